@@ -1,0 +1,332 @@
+//! `pipeline.toml`: the types, their defaults (all in [`defaults`]), loading with located
+//! errors ([`load`]) and validation without IO ([`validate`]).
+//!
+//! Loading is the only way to get a [`PipelineConfig`] that the rest of Intake trusts:
+//! `PipelineConfig::load` parses, validates and reports every problem with
+//! `file:line:column`, the field path and how to fix it.
+
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::size::ByteSize;
+use crate::state_machine::{Edge, StageKind};
+
+pub use load::{ConfigError, Problem};
+
+/// The whole pipeline: names, queues, the state machine, content rules, lifecycle, alarms.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub aws: AwsSection,
+    #[serde(default)]
+    pub buckets: BucketOverrides,
+    #[serde(default)]
+    pub topics: TopicOverrides,
+    #[serde(default)]
+    pub queue_defaults: QueueSettings,
+    pub stages: BTreeMap<String, StageConfig>,
+    pub classes: BTreeMap<String, ContentClass>,
+    #[serde(default)]
+    pub uploads: UploadsSection,
+    #[serde(default)]
+    pub lifecycle: LifecycleSection,
+    #[serde(default)]
+    pub alarms: AlarmsSection,
+    #[serde(default)]
+    pub ledger: LedgerSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Prefix of every derived resource name.
+    pub name: String,
+    /// The stage fed by the uploads bucket's notifications.
+    #[serde(default = "defaults::entry")]
+    pub entry: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Explicit bucket names; each one left out is `<pipeline.name>-<role>`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketOverrides {
+    pub uploads: Option<String>,
+    pub store: Option<String>,
+    pub derivatives: Option<String>,
+    pub quarantine: Option<String>,
+    pub logs: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicOverrides {
+    pub events: Option<String>,
+    pub alerts: Option<String>,
+}
+
+/// Queue settings shared by every stage unless the stage overrides them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    #[serde(default = "defaults::visibility_timeout_secs")]
+    pub visibility_timeout_secs: u32,
+    #[serde(default = "defaults::wait_time_secs")]
+    pub wait_time_secs: u32,
+    #[serde(default = "defaults::max_receive_count")]
+    pub max_receive_count: u32,
+    #[serde(default = "defaults::retention_secs")]
+    pub retention_secs: u32,
+    #[serde(default = "defaults::dlq_retention_secs")]
+    pub dlq_retention_secs: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            visibility_timeout_secs: defaults::visibility_timeout_secs(),
+            wait_time_secs: defaults::wait_time_secs(),
+            max_receive_count: defaults::max_receive_count(),
+            retention_secs: defaults::retention_secs(),
+            dlq_retention_secs: defaults::dlq_retention_secs(),
+        }
+    }
+}
+
+/// Per-stage overrides of [`QueueSettings`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueOverrides {
+    pub visibility_timeout_secs: Option<u32>,
+    pub wait_time_secs: Option<u32>,
+    pub max_receive_count: Option<u32>,
+    pub retention_secs: Option<u32>,
+    pub dlq_retention_secs: Option<u32>,
+}
+
+impl QueueOverrides {
+    pub fn apply_to(&self, base: QueueSettings) -> QueueSettings {
+        QueueSettings {
+            visibility_timeout_secs: self.visibility_timeout_secs.unwrap_or(base.visibility_timeout_secs),
+            wait_time_secs: self.wait_time_secs.unwrap_or(base.wait_time_secs),
+            max_receive_count: self.max_receive_count.unwrap_or(base.max_receive_count),
+            retention_secs: self.retention_secs.unwrap_or(base.retention_secs),
+            dlq_retention_secs: self.dlq_retention_secs.unwrap_or(base.dlq_retention_secs),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    #[serde(default)]
+    pub queue: QueueOverrides,
+    /// outcome -> stage name or terminal state.
+    pub on: BTreeMap<String, String>,
+}
+
+/// A family of allowed uploads, judged by detected (magic-byte) type.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentClass {
+    pub types: Vec<String>,
+    pub max_size: ByteSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadsSection {
+    #[serde(default = "defaults::key_template")]
+    pub key_template: String,
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for UploadsSection {
+    fn default() -> Self {
+        UploadsSection { key_template: defaults::key_template(), cors_origins: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSection {
+    #[serde(default = "defaults::abort_incomplete_multipart_days")]
+    pub abort_incomplete_multipart_days: u32,
+    #[serde(default = "defaults::uploads_noncurrent_days")]
+    pub uploads_noncurrent_days: u32,
+    #[serde(default = "defaults::quarantine_expiry_days")]
+    pub quarantine_expiry_days: u32,
+    #[serde(default = "defaults::logs_expiry_days")]
+    pub logs_expiry_days: u32,
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+}
+
+impl Default for LifecycleSection {
+    fn default() -> Self {
+        LifecycleSection {
+            abort_incomplete_multipart_days: defaults::abort_incomplete_multipart_days(),
+            uploads_noncurrent_days: defaults::uploads_noncurrent_days(),
+            quarantine_expiry_days: defaults::quarantine_expiry_days(),
+            logs_expiry_days: defaults::logs_expiry_days(),
+            transitions: Vec::new(),
+        }
+    }
+}
+
+/// A storage-class transition rule of the store bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    pub id: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub after_days: u32,
+    pub storage_class: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsSection {
+    #[serde(default = "defaults::alarms_enabled")]
+    pub enabled: bool,
+    #[serde(default = "defaults::alarm_period_secs")]
+    pub period_secs: u32,
+    #[serde(default = "defaults::failures_threshold")]
+    pub failures_threshold: u32,
+    #[serde(default = "defaults::oldest_message_age_secs")]
+    pub oldest_message_age_secs: u32,
+}
+
+impl Default for AlarmsSection {
+    fn default() -> Self {
+        AlarmsSection {
+            enabled: defaults::alarms_enabled(),
+            period_secs: defaults::alarm_period_secs(),
+            failures_threshold: defaults::failures_threshold(),
+            oldest_message_age_secs: defaults::oldest_message_age_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSection {
+    #[serde(default = "defaults::database_url")]
+    pub database_url: String,
+}
+
+impl Default for LedgerSection {
+    fn default() -> Self {
+        LedgerSection { database_url: defaults::database_url() }
+    }
+}
+
+/// Every default of `pipeline.toml`, in one place.
+pub mod defaults {
+    pub fn entry() -> String {
+        "validate".into()
+    }
+    pub fn visibility_timeout_secs() -> u32 {
+        120
+    }
+    pub fn wait_time_secs() -> u32 {
+        20
+    }
+    pub fn max_receive_count() -> u32 {
+        5
+    }
+    pub fn retention_secs() -> u32 {
+        4 * 24 * 3600
+    }
+    pub fn dlq_retention_secs() -> u32 {
+        14 * 24 * 3600
+    }
+    pub fn key_template() -> String {
+        "{tenant}/{user}/{uuid}-{filename}".into()
+    }
+    pub fn abort_incomplete_multipart_days() -> u32 {
+        1
+    }
+    pub fn uploads_noncurrent_days() -> u32 {
+        7
+    }
+    pub fn quarantine_expiry_days() -> u32 {
+        30
+    }
+    pub fn logs_expiry_days() -> u32 {
+        90
+    }
+    pub fn alarms_enabled() -> bool {
+        true
+    }
+    pub fn alarm_period_secs() -> u32 {
+        300
+    }
+    pub fn failures_threshold() -> u32 {
+        1
+    }
+    pub fn oldest_message_age_secs() -> u32 {
+        900
+    }
+    pub fn database_url() -> String {
+        "sqlite://intake.db".into()
+    }
+}
+
+impl PipelineConfig {
+    /// Stage kinds in the config, in pipeline order. Only meaningful after validation, which
+    /// guarantees every stage name is a known kind.
+    pub fn stage_kinds(&self) -> Vec<StageKind> {
+        StageKind::ALL.into_iter().filter(|k| self.stages.contains_key(k.name())).collect()
+    }
+
+    pub fn entry_stage(&self) -> StageKind {
+        self.pipeline.entry.parse().expect("validated: entry is a known stage")
+    }
+
+    /// Effective queue settings of a stage (defaults plus its overrides).
+    pub fn queue_settings(&self, stage: StageKind) -> QueueSettings {
+        self.stages
+            .get(stage.name())
+            .map(|s| s.queue.apply_to(self.queue_defaults))
+            .unwrap_or(self.queue_defaults)
+    }
+
+    /// All edges of the state machine. Only meaningful after validation.
+    pub fn edges(&self) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        for kind in self.stage_kinds() {
+            for (outcome, target) in &self.stages[kind.name()].on {
+                edges.push(Edge {
+                    from: kind,
+                    outcome: outcome.clone(),
+                    to: target.parse().expect("validated: targets are stages or terminals"),
+                });
+            }
+        }
+        edges
+    }
+
+    /// The same pipeline under another name: every derived resource name changes with it.
+    /// Tests use this to give each run its own buckets, queues and topics.
+    pub fn renamed(mut self, name: &str) -> Self {
+        self.pipeline.name = name.to_owned();
+        self.buckets = BucketOverrides::default();
+        self.topics = TopicOverrides::default();
+        self
+    }
+}

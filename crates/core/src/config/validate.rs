@@ -1,0 +1,451 @@
+//! Semantic checks of a parsed `pipeline.toml`, without IO: names, queue limits, the state
+//! machine (unknown targets, unrouted outcomes, unreachable stages, cycles), content classes,
+//! the key template, lifecycle rules and alarms. Each problem names its field path and a fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{PipelineConfig, QueueSettings};
+use crate::config::load::Problem;
+use crate::names::{BucketRole, ResourceNames};
+use crate::state_machine::{StageKind, Target, Terminal};
+
+/// S3 refuses single objects over 5 TiB.
+const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+const STORAGE_CLASSES: [&str; 7] =
+    ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "EXPRESS_ONEZONE"];
+const KEY_PLACEHOLDERS: [&str; 4] = ["tenant", "user", "uuid", "filename"];
+
+pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    check_names(config, &mut problems);
+    check_queue("queue_defaults", &config.queue_defaults, &mut problems);
+    for (name, stage) in &config.stages {
+        check_queue(&format!("stages.{name}.queue"), &stage.queue.apply_to(config.queue_defaults), &mut problems);
+    }
+    check_state_machine(config, &mut problems);
+    check_classes(config, &mut problems);
+    check_uploads(config, &mut problems);
+    check_lifecycle(config, &mut problems);
+    check_alarms(config, &mut problems);
+    check_ledger(config, &mut problems);
+    problems
+}
+
+/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(input, c), c))
+        .filter(|(distance, c)| *distance <= (c.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+fn suggestion<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(input, candidates).map(|c| format!("did you mean \"{c}\"? ")).unwrap_or_default()
+}
+
+fn check_names(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let name = &config.pipeline.name;
+    let valid_prefix = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid_prefix {
+        problems.push(Problem::new(
+            "pipeline.name",
+            format!("\"{name}\" cannot prefix bucket and queue names"),
+            "use 1 to 40 lowercase letters, digits and inner hyphens, e.g. \"acme-intake\"",
+        ));
+    }
+    let names = ResourceNames::of(config);
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    for role in BucketRole::ALL {
+        let bucket = names.bucket(role);
+        let path = format!("buckets.{}", role.name());
+        if !valid_bucket_name(bucket) {
+            problems.push(Problem::new(
+                &path,
+                format!("\"{bucket}\" is not a valid S3 bucket name"),
+                "use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+            ));
+        }
+        if let Some(first) = seen.insert(bucket, path.clone()) {
+            problems.push(Problem::new(
+                &path,
+                format!("bucket name \"{bucket}\" is also used by {first}"),
+                "every bucket role needs its own bucket: give this one a different name",
+            ));
+        }
+    }
+    for (path, topic) in [("topics.events", &names.events_topic), ("topics.alerts", &names.alerts_topic)] {
+        let valid = !topic.is_empty()
+            && topic.len() <= 256
+            && topic.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            problems.push(Problem::new(
+                path,
+                format!("\"{topic}\" is not a valid SNS topic name"),
+                "use 1 to 256 letters, digits, hyphens and underscores",
+            ));
+        }
+    }
+    if names.events_topic == names.alerts_topic {
+        problems.push(Problem::new(
+            "topics.alerts",
+            format!("topic name \"{}\" is also used by topics.events", names.alerts_topic),
+            "alerts and events need separate topics: give one of them another name",
+        ));
+    }
+    if let Some(url) = &config.aws.endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problems.push(Problem::new(
+            "aws.endpoint_url",
+            format!("\"{url}\" is not an http(s) URL"),
+            "write it in full, e.g. \"http://localhost:4566\", or remove it to use AWS",
+        ));
+    }
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..")
+}
+
+fn check_queue(path: &str, q: &QueueSettings, problems: &mut Vec<Problem>) {
+    let mut out_of_range = |field: &str, value: u32, min: u32, max: u32, why: &str| {
+        if !(min..=max).contains(&value) {
+            problems.push(Problem::new(
+                format!("{path}.{field}"),
+                format!("{value} is out of range"),
+                format!("use a value from {min} to {max} ({why})"),
+            ));
+        }
+    };
+    out_of_range("visibility_timeout_secs", q.visibility_timeout_secs, 0, 43_200, "SQS caps visibility at 12 hours");
+    out_of_range("wait_time_secs", q.wait_time_secs, 0, 20, "SQS long polls for at most 20 seconds");
+    out_of_range("max_receive_count", q.max_receive_count, 1, 1000, "SQS redrive allows 1 to 1000 receives");
+    out_of_range("retention_secs", q.retention_secs, 60, 1_209_600, "SQS keeps messages 1 minute to 14 days");
+    out_of_range("dlq_retention_secs", q.dlq_retention_secs, 60, 1_209_600, "SQS keeps messages 1 minute to 14 days");
+}
+
+fn check_state_machine(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let problems_before = problems.len();
+    let kind_names = StageKind::ALL.map(StageKind::name);
+    let mut configured = BTreeSet::new();
+    for name in config.stages.keys() {
+        match name.parse::<StageKind>() {
+            Ok(kind) => {
+                configured.insert(kind);
+            }
+            Err(()) => problems.push(Problem::new(
+                format!("stages.{name}"),
+                format!("unknown stage \"{name}\""),
+                format!("{}Intake's stages are {}", suggestion(name, kind_names), kind_names.join(", ")),
+            )),
+        }
+    }
+    let target_names: Vec<&str> = configured
+        .iter()
+        .map(|k| k.name())
+        .chain(Terminal::ALL.map(Terminal::name))
+        .collect();
+
+    let entry = &config.pipeline.entry;
+    let entry_kind = entry.parse::<StageKind>().ok().filter(|k| configured.contains(k));
+    if entry_kind.is_none() {
+        problems.push(Problem::new(
+            "pipeline.entry",
+            format!("entry stage \"{entry}\" is not a configured stage"),
+            format!(
+                "{}set it to one of the [stages.*] tables: {}",
+                suggestion(entry, configured.iter().map(|k| k.name())),
+                configured.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+
+    let mut next: BTreeMap<StageKind, BTreeSet<StageKind>> = BTreeMap::new();
+    for &kind in &configured {
+        let stage = &config.stages[kind.name()];
+        for (outcome, target) in &stage.on {
+            let path = format!("stages.{kind}.on.{outcome}");
+            if !kind.outcomes().contains(&outcome.as_str()) {
+                problems.push(Problem::new(
+                    &path,
+                    format!("stage {kind} has no outcome \"{outcome}\""),
+                    format!(
+                        "{}its outcomes are {}",
+                        suggestion(outcome, kind.outcomes().iter().copied()),
+                        kind.outcomes().join(", ")
+                    ),
+                ));
+            }
+            match target.parse::<Target>() {
+                Ok(Target::Stage(to)) if !configured.contains(&to) => problems.push(Problem::new(
+                    &path,
+                    format!("route target \"{target}\" is a stage that this pipeline does not configure"),
+                    format!("add a [stages.{target}] table, or route to one of: {}", target_names.join(", ")),
+                )),
+                Ok(Target::Stage(to)) if to == kind => problems.push(Problem::new(
+                    &path,
+                    format!("stage {kind} routes to itself"),
+                    "route the outcome to a later stage or to a terminal state (done, quarantined, failed)",
+                )),
+                Ok(Target::Stage(to)) => {
+                    next.entry(kind).or_default().insert(to);
+                }
+                Ok(Target::Terminal(_)) => {}
+                Err(()) => problems.push(Problem::new(
+                    &path,
+                    format!("unknown route target \"{target}\""),
+                    format!(
+                        "{}a target is a configured stage or a terminal state: {}",
+                        suggestion(target, target_names.iter().copied()),
+                        target_names.join(", ")
+                    ),
+                )),
+            }
+        }
+        for outcome in kind.outcomes() {
+            if !stage.on.contains_key(*outcome) {
+                problems.push(Problem::new(
+                    format!("stages.{kind}.on"),
+                    format!("outcome \"{outcome}\" of stage {kind} has no route"),
+                    format!("add `on.{outcome} = \"<stage or done/quarantined/failed>\"` to [stages.{kind}]"),
+                ));
+            }
+        }
+    }
+
+    // A broken route makes everything behind it look unreachable; report the cause only.
+    let Some(entry) = entry_kind else { return };
+    if problems.len() > problems_before {
+        return;
+    }
+    let mut reached = BTreeSet::from([entry]);
+    let mut frontier = vec![entry];
+    while let Some(stage) = frontier.pop() {
+        for &to in next.get(&stage).into_iter().flatten() {
+            if reached.insert(to) {
+                frontier.push(to);
+            }
+        }
+    }
+    for kind in configured.difference(&reached) {
+        problems.push(Problem::new(
+            format!("stages.{kind}"),
+            format!("stage {kind} is unreachable: no route from the entry stage \"{entry}\" leads to it"),
+            format!("route an outcome to \"{kind}\" (e.g. on.passed = \"{kind}\"), or remove [stages.{kind}]"),
+        ));
+    }
+    if let Some(stage) = find_cycle(&next) {
+        problems.push(Problem::new(
+            format!("stages.{stage}.on"),
+            format!("the routes form a loop through stage {stage}: an object would circle forever"),
+            "routes must lead forward to a terminal state (done, quarantined, failed)",
+        ));
+    }
+}
+
+fn find_cycle(next: &BTreeMap<StageKind, BTreeSet<StageKind>>) -> Option<StageKind> {
+    fn visit(
+        node: StageKind,
+        next: &BTreeMap<StageKind, BTreeSet<StageKind>>,
+        on_path: &mut BTreeSet<StageKind>,
+        done: &mut BTreeSet<StageKind>,
+    ) -> Option<StageKind> {
+        if on_path.contains(&node) {
+            return Some(node);
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        on_path.insert(node);
+        for &to in next.get(&node).into_iter().flatten() {
+            if let Some(found) = visit(to, next, on_path, done) {
+                return Some(found);
+            }
+        }
+        on_path.remove(&node);
+        None
+    }
+    let mut done = BTreeSet::new();
+    next.keys().find_map(|&start| visit(start, next, &mut BTreeSet::new(), &mut done))
+}
+
+fn check_classes(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    if config.classes.is_empty() {
+        problems.push(Problem::new(
+            "classes",
+            "no content classes: every upload would be rejected",
+            "add at least one [classes.<name>] table with `types` and `max_size`",
+        ));
+    }
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, class) in &config.classes {
+        if class.types.is_empty() {
+            problems.push(Problem::new(
+                format!("classes.{name}.types"),
+                "no allowed types",
+                "list the detected MIME types this class accepts, e.g. [\"image/jpeg\", \"image/png\"]",
+            ));
+        }
+        for (i, ty) in class.types.iter().enumerate() {
+            let path = format!("classes.{name}.types[{i}]");
+            let well_formed = ty.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+                && ty.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "/.+-".contains(c));
+            if !well_formed {
+                problems.push(Problem::new(
+                    &path,
+                    format!("\"{ty}\" is not a MIME type"),
+                    "write a lowercase type/subtype, e.g. \"image/jpeg\"",
+                ));
+            } else if let Some(other) = owner.insert(ty, name) {
+                problems.push(Problem::new(
+                    &path,
+                    format!("type \"{ty}\" is in two classes, {other} and {name}"),
+                    "a detected type must map to exactly one class: remove it from one of them",
+                ));
+            }
+        }
+        let size = class.max_size.bytes();
+        if size == 0 || size > MAX_OBJECT_SIZE {
+            problems.push(Problem::new(
+                format!("classes.{name}.max_size"),
+                format!("max_size {} is out of range", class.max_size),
+                "use a size above zero and at most 5TiB (S3's object limit), e.g. \"50MiB\"",
+            ));
+        }
+    }
+}
+
+fn check_uploads(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let template = &config.uploads.key_template;
+    let path = "uploads.key_template";
+    let mut rest = template.as_str();
+    let mut found = Vec::new();
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            problems.push(Problem::new(path, "unclosed `{` in key template", "close every placeholder, e.g. {tenant}"));
+            return;
+        };
+        let name = &rest[open + 1..open + close];
+        if !KEY_PLACEHOLDERS.contains(&name) {
+            problems.push(Problem::new(
+                path,
+                format!("unknown placeholder {{{name}}}"),
+                format!("{}placeholders are {{tenant}}, {{user}}, {{uuid}}, {{filename}}", suggestion(name, KEY_PLACEHOLDERS)),
+            ));
+        }
+        found.push(name);
+        rest = &rest[open + close + 1..];
+    }
+    if !template.starts_with("{tenant}/") {
+        problems.push(Problem::new(
+            path,
+            format!("\"{template}\" does not start with \"{{tenant}}/\""),
+            "tenant isolation relies on the tenant being the first key segment: start the template with {tenant}/",
+        ));
+    }
+    if !found.contains(&"uuid") {
+        problems.push(Problem::new(
+            path,
+            "the key template has no {uuid}: two uploads of the same name would overwrite each other",
+            "include {uuid}, e.g. \"{tenant}/{user}/{uuid}-{filename}\"",
+        ));
+    }
+    for (i, origin) in config.uploads.cors_origins.iter().enumerate() {
+        let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+        let host = origin.split_once("://").map_or("", |(_, h)| h);
+        if !scheme_ok || host.is_empty() || host.contains('/') || origin.contains('*') {
+            problems.push(Problem::new(
+                format!("uploads.cors_origins[{i}]"),
+                format!("\"{origin}\" is not an origin"),
+                "write scheme://host[:port] with no path and no wildcard, e.g. \"https://app.example.com\"",
+            ));
+        }
+    }
+}
+
+fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let l = &config.lifecycle;
+    for (field, days) in [
+        ("abort_incomplete_multipart_days", l.abort_incomplete_multipart_days),
+        ("uploads_noncurrent_days", l.uploads_noncurrent_days),
+        ("quarantine_expiry_days", l.quarantine_expiry_days),
+        ("logs_expiry_days", l.logs_expiry_days),
+    ] {
+        if days == 0 {
+            problems.push(Problem::new(
+                format!("lifecycle.{field}"),
+                "0 days is not a lifecycle period",
+                "S3 lifecycle periods are whole days, at least 1",
+            ));
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for (i, t) in l.transitions.iter().enumerate() {
+        let path = format!("lifecycle.transitions[{i}]");
+        if t.id.is_empty() || t.id.len() > 255 {
+            problems.push(Problem::new(format!("{path}.id"), "rule id must be 1 to 255 characters", "give the rule a short name"));
+        }
+        if !ids.insert(t.id.as_str()) {
+            problems.push(Problem::new(
+                format!("{path}.id"),
+                format!("rule id \"{}\" is used twice", t.id),
+                "give each transition its own id",
+            ));
+        }
+        if !STORAGE_CLASSES.contains(&t.storage_class.as_str()) {
+            problems.push(Problem::new(
+                format!("{path}.storage_class"),
+                format!("unknown storage class \"{}\"", t.storage_class),
+                format!("{}use one of {}", suggestion(&t.storage_class, STORAGE_CLASSES), STORAGE_CLASSES.join(", ")),
+            ));
+        } else if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA") && t.after_days < 30 {
+            problems.push(Problem::new(
+                format!("{path}.after_days"),
+                format!("{} needs objects at least 30 days old, not {}", t.storage_class, t.after_days),
+                "S3 refuses IA transitions before 30 days: set after_days = 30 or more",
+            ));
+        }
+    }
+}
+
+fn check_alarms(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let a = &config.alarms;
+    if a.period_secs < 60 || a.period_secs % 60 != 0 {
+        problems.push(Problem::new(
+            "alarms.period_secs",
+            format!("{} is not a CloudWatch alarm period", a.period_secs),
+            "use a multiple of 60 seconds, e.g. 300",
+        ));
+    }
+    if a.failures_threshold == 0 {
+        problems.push(Problem::new("alarms.failures_threshold", "a threshold of 0 would always alarm", "use 1 or more"));
+    }
+    if a.oldest_message_age_secs == 0 {
+        problems.push(Problem::new(
+            "alarms.oldest_message_age_secs",
+            "an age of 0 would always alarm",
+            "use the age in seconds after which a waiting message means a stuck stage, e.g. 900",
+        ));
+    }
+}
+
+fn check_ledger(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let url = &config.ledger.database_url;
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        problems.push(Problem::new(
+            "ledger.database_url",
+            format!("\"{url}\" is neither a SQLite nor a PostgreSQL URL"),
+            "use \"sqlite://intake.db\" (a file) or \"postgres://user@host/db\"",
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! The repository's own `pipeline.toml` parses, and every kind of broken config is refused
+//! with its location, field path and a fix.
+
+use intake_core::config::PipelineConfig;
+use intake_core::state_machine::{StageKind, filter_policy, inbound_routes};
+
+const REPO_CONFIG: &str = include_str!("../../../pipeline.toml");
+
+#[test]
+fn repo_pipeline_toml_is_valid_and_complete() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.stage_kinds(), StageKind::ALL.to_vec());
+    assert_eq!(config.entry_stage(), StageKind::Validate);
+    assert_eq!(config.queue_settings(StageKind::Scan).visibility_timeout_secs, 300);
+    assert_eq!(config.queue_settings(StageKind::Validate).visibility_timeout_secs, 120);
+    let inbound = inbound_routes(&config.edges());
+    assert_eq!(
+        filter_policy(&inbound[&StageKind::Scan]),
+        serde_json::json!({"stage": ["validate"], "outcome": ["passed"]})
+    );
+    assert_eq!(
+        filter_policy(&inbound[&StageKind::Catalog]),
+        serde_json::json!({"stage": ["thumbnail"], "outcome": ["skipped", "thumbnailed"]})
+    );
+    assert!(!inbound.contains_key(&StageKind::Validate), "validate is fed by S3, not by SNS");
+}
+
+/// Replace one line of the repo config (which must exist) to make a broken variant.
+fn broken(find: &str, replace: &str) -> String {
+    assert!(REPO_CONFIG.contains(find), "fixture drifted: {find:?} not in pipeline.toml");
+    REPO_CONFIG.replacen(find, replace, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+#[test]
+fn broken_configs_each_give_a_located_error_with_a_fix() {
+    struct Case {
+        name: &'static str,
+        text: String,
+        path: &'static str,
+        at_line_of: &'static str,
+        message: &'static str,
+        help: &'static str,
+    }
+    let cases = [
+        Case {
+            name: "unknown key",
+            text: broken("wait_time_secs = 20", "wait_time_secs = 20\nvisibilty_timeout_secs = 30"),
+            path: "queue_defaults",
+            at_line_of: "visibilty_timeout_secs",
+            message: "unknown field `visibilty_timeout_secs`",
+            help: "fix its spelling",
+        },
+        Case {
+            name: "route to a missing stage",
+            text: broken("on.clean = \"thumbnail\"", "on.clean = \"thumbnial\""),
+            path: "stages.scan.on.clean",
+            at_line_of: "thumbnial",
+            message: "unknown route target \"thumbnial\"",
+            help: "did you mean \"thumbnail\"?",
+        },
+        Case {
+            name: "unreachable stage",
+            text: broken("on.cataloged = \"archive\"", "on.cataloged = \"done\""),
+            path: "stages.archive",
+            at_line_of: "[stages.archive]",
+            message: "stage archive is unreachable",
+            help: "route an outcome to \"archive\"",
+        },
+        Case {
+            name: "bad size",
+            text: broken("max_size = \"50MiB\"", "max_size = \"ten\""),
+            path: "classes.image.max_size",
+            at_line_of: "max_size = \"ten\"",
+            message: "`ten` is not a size",
+            help: "docs/configuration.md",
+        },
+        Case {
+            name: "missing required field",
+            text: broken("name = \"intake\"\n", ""),
+            path: "pipeline",
+            at_line_of: "[pipeline]",
+            message: "missing field `name`",
+            help: "add the field",
+        },
+        Case {
+            name: "outcome without a route",
+            text: broken("on.unscannable = \"quarantined\"", ""),
+            path: "stages.scan.on",
+            at_line_of: "on.clean",
+            message: "outcome \"unscannable\" of stage scan has no route",
+            help: "add `on.unscannable",
+        },
+        Case {
+            name: "duplicate bucket name",
+            text: broken("# logs = \"acme-intake-logs\"", "logs = \"intake-store\""),
+            path: "buckets.logs",
+            at_line_of: "logs = \"intake-store\"",
+            message: "also used by buckets.store",
+            help: "different name",
+        },
+        Case {
+            name: "duplicate key",
+            text: broken("on.failed = \"failed\"", "on.failed = \"failed\"\non.failed = \"done\""),
+            path: "",
+            at_line_of: "on.failed = \"done\"",
+            message: "duplicate key",
+            help: "each key may appear once",
+        },
+        Case {
+            name: "type in two classes",
+            text: broken("types = [\"application/pdf\", \"text/plain\"]", "types = [\"application/pdf\", \"image/png\"]"),
+            // Classes are checked in name order, so the image class holds the second claim.
+            path: "classes.image.types[1]",
+            at_line_of: "types = [\"image/jpeg\"",
+            message: "type \"image/png\" is in two classes",
+            help: "exactly one class",
+        },
+        Case {
+            name: "transition too early for IA",
+            text: broken("after_days = 30", "after_days = 7"),
+            path: "lifecycle.transitions[0].after_days",
+            at_line_of: "after_days = 7",
+            message: "STANDARD_IA needs objects at least 30 days old",
+            help: "30 or more",
+        },
+        Case {
+            name: "queue limit",
+            text: broken("wait_time_secs = 20 ", "wait_time_secs = 60 "),
+            path: "queue_defaults.wait_time_secs",
+            at_line_of: "wait_time_secs = 60",
+            message: "60 is out of range",
+            help: "0 to 20",
+        },
+        Case {
+            name: "routing loop",
+            text: broken("on.archived = \"done\"", "on.archived = \"scan\""),
+            path: "stages.",
+            at_line_of: "on.",
+            message: "loop through stage",
+            help: "lead forward",
+        },
+    ];
+    for case in cases {
+        let err = PipelineConfig::from_toml(&case.text, "pipeline.toml").expect_err(case.name);
+        let problem = err
+            .problems()
+            .iter()
+            .find(|p| p.message.contains(case.message))
+            .unwrap_or_else(|| panic!("{}: no problem says {:?}; got:\n{err}", case.name, case.message));
+        assert!(problem.path.starts_with(case.path), "{}: path {:?}", case.name, problem.path);
+        assert!(problem.help.contains(case.help), "{}: help {:?}", case.name, problem.help);
+        let (line, column) = problem.location.unwrap_or_else(|| panic!("{}: no location", case.name));
+        assert!(column >= 1, "{}", case.name);
+        if case.name != "routing loop" {
+            assert_eq!(line, line_of(&case.text, case.at_line_of), "{}: wrong line in\n{err}", case.name);
+        }
+        let rendered = err.to_string();
+        assert!(
+            rendered.starts_with(&format!("pipeline.toml:{line}:{column}: ")),
+            "{}: rendered as {rendered:?}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn one_problem_per_mistake() {
+    let text = broken("on.clean = \"thumbnail\"", "on.clean = \"thumbnial\"");
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    // The typo also leaves thumbnail, catalog and archive unreachable; only the cause is reported.
+    let messages: Vec<_> = err.problems().iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(messages, ["unknown route target \"thumbnial\""]);
+}
+
+#[test]
+fn renamed_pipeline_derives_every_name_from_the_new_prefix() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap().renamed("it-01abc");
+    let names = intake_core::ResourceNames::of(&config);
+    assert!(names.buckets.values().all(|b| b.starts_with("it-01abc-")));
+    assert_eq!(names.stage(StageKind::Scan).dlq, "it-01abc-scan-dlq");
+    assert_eq!(names.events_topic, "it-01abc-events");
+}
