@@ -1,0 +1,1 @@
+//! IAM policies (see below).

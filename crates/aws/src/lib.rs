@@ -1,0 +1,17 @@
+//! Intake's AWS side.
+//!
+//! - [`clients`]: every AWS client built from one `SdkConfig` (endpoint override, path-style S3).
+//! - [`error`]: [`AwsError`], which says which call failed on what and what to check.
+//! - [`provision`]: compute a plan (create / update / unchanged / delete per resource) from a
+//!   [`PipelineConfig`](intake_core::PipelineConfig) and apply it, idempotently.
+//! - [`arn`]: ARNs of a pipeline's resources in one account and region.
+//! - [`iam`]: least-privilege IAM policies for the worker and API roles.
+
+pub mod arn;
+pub mod clients;
+pub mod error;
+pub mod iam;
+pub mod provision;
+
+pub use clients::AwsClients;
+pub use error::AwsError;
