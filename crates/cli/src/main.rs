@@ -1,0 +1,121 @@
+//! The `intake` command line.
+//!
+//! Exit codes: 0 success, 1 a failure while running (AWS unreachable, a call refused),
+//! 2 a bad invocation or an invalid `pipeline.toml`.
+
+mod iam_cmd;
+mod provision_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use intake_core::{ConfigError, PipelineConfig};
+
+#[derive(Parser)]
+#[command(name = "intake", version, about = "Process every file users upload to S3, automatically and safely")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// Pipeline configuration file.
+    #[arg(long, short = 'c', global = true, env = "INTAKE_CONFIG", default_value = "pipeline.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate pipeline.toml without touching AWS.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Create or converge the pipeline's AWS resources: buckets, queues, topics,
+    /// subscriptions, the uploads notification and alarms.
+    Provision {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print least-privilege IAM policies for the worker and API roles instead.
+        #[arg(long)]
+        iam: bool,
+    },
+}
+
+/// How a command failed, which decides the exit code.
+pub enum Failure {
+    Config(ConfigError),
+    Run(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Run(e)
+    }
+}
+
+impl From<intake_aws::AwsError> for Failure {
+    fn from(e: intake_aws::AwsError) -> Self {
+        Failure::Run(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("error: invalid pipeline config\n{e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(config: &ConfigArg) -> Result<PipelineConfig, Failure> {
+    PipelineConfig::load(&config.config).map_err(Failure::Config)
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Check { config } => {
+            let pipeline = load(&config)?;
+            println!(
+                "{}: ok ({} stages, {} content classes)",
+                config.config.display(),
+                pipeline.stages.len(),
+                pipeline.classes.len()
+            );
+            Ok(())
+        }
+        Command::Provision { config, dry_run, iam } => {
+            let pipeline = load(&config)?;
+            if iam {
+                iam_cmd::run(&pipeline).await
+            } else {
+                provision_cmd::run(&pipeline, dry_run).await
+            }
+        }
+    }
+}

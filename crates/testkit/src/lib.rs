@@ -1,0 +1,14 @@
+//! Test fixtures for Intake, used by its own tests and by app teams' integration tests.
+//!
+//! - [`localstack`]: a real LocalStack through testcontainers (pinned tag), or the one that
+//!   `INTAKE_TEST_ENDPOINT` names; AWS clients pointed at it.
+//! - [`names`]: unique (ULID) resource names so tests never share buckets or queues.
+//! - [`wait`]: poll a condition until a deadline, instead of sleeping.
+
+pub mod localstack;
+pub mod names;
+pub mod wait;
+
+pub use localstack::{LocalStack, TestkitError};
+pub use names::unique_pipeline_name;
+pub use wait::eventually;

@@ -1,0 +1,20 @@
+//! Unique names per test, so tests can run in parallel against one LocalStack.
+
+/// A pipeline name no other test uses: `it-` and a lowercase ULID (29 characters, short
+/// enough for every derived bucket and queue name).
+pub fn unique_pipeline_name() -> String {
+    format!("it-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_valid_prefixes() {
+        let a = unique_pipeline_name();
+        let b = unique_pipeline_name();
+        assert_ne!(a, b);
+        assert!(a.len() <= 40 && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{a}");
+    }
+}
