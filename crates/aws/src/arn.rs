@@ -13,7 +13,10 @@ pub struct Arns {
 
 impl Arns {
     pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
-        Arns { account: account.into(), region: region.into() }
+        Arns {
+            account: account.into(),
+            region: region.into(),
+        }
     }
 
     pub fn bucket(&self, bucket: &str) -> String {

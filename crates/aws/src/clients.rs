@@ -44,15 +44,22 @@ impl AwsClients {
         if config.region().is_none() {
             // Without a region every call fails with a confusing message; us-east-1 is what
             // LocalStack and the AWS CLI assume.
-            config = config.into_builder().region(Region::new("us-east-1")).build();
+            config = config
+                .into_builder()
+                .region(Region::new("us-east-1"))
+                .build();
         }
         Self::from_sdk_config(&config)
     }
 
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
         let endpoint_url = config.endpoint_url().map(str::to_owned);
-        let region = config.region().map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
-        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(endpoint_url.is_some()).build();
+        let region = config
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(endpoint_url.is_some())
+            .build();
         AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sqs: aws_sdk_sqs::Client::new(config),
@@ -67,12 +74,14 @@ impl AwsClients {
     /// One cheap call that proves the endpoint answers and the credentials work; returns the
     /// account id that ARNs need.
     pub async fn account_id(&self) -> Result<String, AwsError> {
-        let identity = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| classify(&self.endpoint, "GetCallerIdentity", "the caller's identity", e))?;
+        let identity = self.sts.get_caller_identity().send().await.map_err(|e| {
+            classify(
+                &self.endpoint,
+                "GetCallerIdentity",
+                "the caller's identity",
+                e,
+            )
+        })?;
         identity.account.ok_or_else(|| AwsError::Call {
             operation: "GetCallerIdentity",
             resource: "the caller's identity".into(),

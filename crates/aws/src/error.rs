@@ -10,7 +10,12 @@ pub enum AwsError {
     )]
     Unreachable { endpoint: String, reason: String },
     #[error("{operation} on {resource} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Call { operation: &'static str, resource: String, code: Option<String>, message: String },
+    Call {
+        operation: &'static str,
+        resource: String,
+        code: Option<String>,
+        message: String,
+    },
     #[error("{resource}: {message}")]
     Conflict { resource: String, message: String },
 }
@@ -40,7 +45,12 @@ pub fn is_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str])
 }
 
 /// Classify an SDK error: no answer at all becomes [`AwsError::Unreachable`].
-pub fn classify<E, R>(endpoint: &str, operation: &'static str, resource: &str, err: SdkError<E, R>) -> AwsError
+pub fn classify<E, R>(
+    endpoint: &str,
+    operation: &'static str,
+    resource: &str,
+    err: SdkError<E, R>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -56,16 +66,26 @@ where
                 root_cause(&err)
             },
         },
-        SdkError::TimeoutError(_) => {
-            AwsError::Unreachable { endpoint: endpoint.to_owned(), reason: "no answer in time".to_owned() }
-        }
+        SdkError::TimeoutError(_) => AwsError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason: "no answer in time".to_owned(),
+        },
         SdkError::ServiceError(service) => AwsError::Call {
             operation,
             resource: resource.to_owned(),
             code: service.err().code().map(str::to_owned),
-            message: service.err().message().map(str::to_owned).unwrap_or_else(|| root_cause(&err)),
+            message: service
+                .err()
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| root_cause(&err)),
         },
-        _ => AwsError::Call { operation, resource: resource.to_owned(), code: None, message: root_cause(&err) },
+        _ => AwsError::Call {
+            operation,
+            resource: resource.to_owned(),
+            code: None,
+            message: root_cause(&err),
+        },
     }
 }
 
@@ -88,10 +108,16 @@ pub struct CallSite<'a> {
 
 impl<'a> CallSite<'a> {
     pub fn new(endpoint: &'a str, resource: impl Into<String>) -> Self {
-        CallSite { endpoint, resource: resource.into() }
+        CallSite {
+            endpoint,
+            resource: resource.into(),
+        }
     }
 
-    pub fn fail<E, R>(&self, operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> AwsError + '_
+    pub fn fail<E, R>(
+        &self,
+        operation: &'static str,
+    ) -> impl FnOnce(SdkError<E, R>) -> AwsError + '_
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,

@@ -10,7 +10,10 @@ use crate::arn::Arns;
 use crate::provision::desired::METRIC_NAMESPACE;
 
 fn objects(arns: &Arns, names: &ResourceNames, roles: &[BucketRole]) -> Vec<String> {
-    roles.iter().map(|&r| format!("{}/*", arns.role_bucket(names, r))).collect()
+    roles
+        .iter()
+        .map(|&r| format!("{}/*", arns.role_bucket(names, r)))
+        .collect()
 }
 
 fn buckets(arns: &Arns, names: &ResourceNames, roles: &[BucketRole]) -> Vec<String> {
@@ -103,18 +106,26 @@ mod tests {
 
     #[test]
     fn api_role_can_never_read_uploads_or_quarantine() {
-        let config = PipelineConfig::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml").unwrap();
+        let config =
+            PipelineConfig::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml")
+                .unwrap();
         let names = ResourceNames::of(&config);
         let arns = Arns::new("123456789012", "eu-west-1");
         let policy = api_policy(&names, &arns).to_string();
         let uploads = arns.role_bucket(&names, BucketRole::Uploads);
         let quarantine = arns.role_bucket(&names, BucketRole::Quarantine);
-        let statements = api_policy(&names, &arns)["Statement"].as_array().unwrap().clone();
+        let statements = api_policy(&names, &arns)["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
         for s in statements {
             let actions = s["Action"].to_string();
             let resources = s["Resource"].to_string();
             if actions.contains("GetObject") {
-                assert!(!resources.contains(&uploads) && !resources.contains(&quarantine), "{policy}");
+                assert!(
+                    !resources.contains(&uploads) && !resources.contains(&quarantine),
+                    "{policy}"
+                );
             }
         }
         assert!(!policy.contains("\"*\""), "no wildcard resources: {policy}");
@@ -122,12 +133,18 @@ mod tests {
 
     #[test]
     fn worker_policy_names_exact_queue_arns() {
-        let config = PipelineConfig::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml").unwrap();
+        let config =
+            PipelineConfig::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml")
+                .unwrap();
         let names = ResourceNames::of(&config);
         let arns = Arns::new("123456789012", "eu-west-1");
         let policy = worker_policy(&config, &names, &arns);
         let queues = policy["Statement"][3]["Resource"].as_array().unwrap();
         assert_eq!(queues.len(), 10, "five stages, each with a DLQ");
-        assert!(queues.iter().all(|q| q.as_str().unwrap().starts_with("arn:aws:sqs:eu-west-1:123456789012:intake-")));
+        assert!(queues.iter().all(|q| {
+            q.as_str()
+                .unwrap()
+                .starts_with("arn:aws:sqs:eu-west-1:123456789012:intake-")
+        }));
     }
 }

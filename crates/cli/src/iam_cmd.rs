@@ -15,6 +15,9 @@ pub async fn run(config: &PipelineConfig) -> Result<(), Failure> {
         "worker": iam::worker_policy(config, &names, &arns),
         "api": iam::api_policy(&names, &arns),
     });
-    println!("{}", serde_json::to_string_pretty(&policies).map_err(anyhow::Error::from)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&policies).map_err(anyhow::Error::from)?
+    );
     Ok(())
 }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use intake_core::{ConfigError, PipelineConfig};
 
 #[derive(Parser)]
-#[command(name = "intake", version, about = "Process every file users upload to S3, automatically and safely")]
+#[command(
+    name = "intake",
+    version,
+    about = "Process every file users upload to S3, automatically and safely"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,13 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct ConfigArg {
     /// Pipeline configuration file.
-    #[arg(long, short = 'c', global = true, env = "INTAKE_CONFIG", default_value = "pipeline.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "INTAKE_CONFIG",
+        default_value = "pipeline.toml"
+    )]
     config: PathBuf,
 }
 
@@ -66,10 +76,12 @@ impl From<intake_aws::AwsError> for Failure {
 }
 
 fn main() -> ExitCode {
+    // The SDK warns about every source it probes for a region or credentials (IMDS,
+    // profiles); those are noise unless asked for with INTAKE_LOG.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG")
+        .unwrap_or_else(|_| "warn,aws_config=error".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -82,8 +94,16 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e @ ConfigError::Read { .. })) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(Failure::Config(e)) => {
-            eprintln!("error: invalid pipeline config\n{e}");
+            let n = e.problems().len();
+            eprintln!(
+                "error: invalid pipeline config ({n} problem{})\n{e}",
+                if n == 1 { "" } else { "s" }
+            );
             ExitCode::from(2)
         }
         Err(Failure::Run(e)) => {
@@ -109,7 +129,11 @@ async fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Provision { config, dry_run, iam } => {
+        Command::Provision {
+            config,
+            dry_run,
+            iam,
+        } => {
             let pipeline = load(&config)?;
             if iam {
                 iam_cmd::run(&pipeline).await

@@ -68,20 +68,37 @@ impl ResourceNames {
                     BucketRole::Quarantine => &b.quarantine,
                     BucketRole::Logs => &b.logs,
                 };
-                (role, explicit.clone().unwrap_or_else(|| derived(role.name())))
+                (
+                    role,
+                    explicit.clone().unwrap_or_else(|| derived(role.name())),
+                )
             })
             .collect();
         let stages = StageKind::ALL
             .into_iter()
             .map(|kind| {
                 let queue = derived(kind.name());
-                (kind, StageQueues { dlq: format!("{queue}-dlq"), queue })
+                (
+                    kind,
+                    StageQueues {
+                        dlq: format!("{queue}-dlq"),
+                        queue,
+                    },
+                )
             })
             .collect();
         ResourceNames {
             buckets,
-            events_topic: config.topics.events.clone().unwrap_or_else(|| derived("events")),
-            alerts_topic: config.topics.alerts.clone().unwrap_or_else(|| derived("alerts")),
+            events_topic: config
+                .topics
+                .events
+                .clone()
+                .unwrap_or_else(|| derived("events")),
+            alerts_topic: config
+                .topics
+                .alerts
+                .clone()
+                .unwrap_or_else(|| derived("alerts")),
             stages,
             prefix,
         }

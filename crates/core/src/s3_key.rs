@@ -5,9 +5,13 @@
 /// Why a notification key could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyDecodeError {
-    #[error("key {key:?} has an invalid %-escape at byte {at}: the event is malformed and cannot name an object")]
+    #[error(
+        "key {key:?} has an invalid %-escape at byte {at}: the event is malformed and cannot name an object"
+    )]
     BadEscape { key: String, at: usize },
-    #[error("key {key:?} does not decode to UTF-8: the event is malformed and cannot name an object")]
+    #[error(
+        "key {key:?} does not decode to UTF-8: the event is malformed and cannot name an object"
+    )]
     NotUtf8 { key: String },
 }
 
@@ -23,11 +27,16 @@ pub fn decode_notification_key(encoded: &str) -> Result<String, KeyDecodeError> 
                 i += 1;
             }
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex
                     .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| KeyDecodeError::BadEscape { key: encoded.to_owned(), at: i })?;
+                    .ok_or_else(|| KeyDecodeError::BadEscape {
+                        key: encoded.to_owned(),
+                        at: i,
+                    })?;
                 out.push(byte);
                 i += 3;
             }
@@ -37,7 +46,9 @@ pub fn decode_notification_key(encoded: &str) -> Result<String, KeyDecodeError> 
             }
         }
     }
-    String::from_utf8(out).map_err(|_| KeyDecodeError::NotUtf8 { key: encoded.to_owned() })
+    String::from_utf8(out).map_err(|_| KeyDecodeError::NotUtf8 {
+        key: encoded.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -56,15 +67,28 @@ mod tests {
             ("%2b%2B", "++"),
         ];
         for (encoded, decoded) in cases {
-            assert_eq!(decode_notification_key(encoded).as_deref(), Ok(decoded), "{encoded}");
+            assert_eq!(
+                decode_notification_key(encoded).as_deref(),
+                Ok(decoded),
+                "{encoded}"
+            );
         }
     }
 
     #[test]
     fn invalid_escapes_are_errors() {
         for encoded in ["bad%", "bad%2", "bad%zz.jpg", "%G0"] {
-            assert!(matches!(decode_notification_key(encoded), Err(KeyDecodeError::BadEscape { .. })), "{encoded}");
+            assert!(
+                matches!(
+                    decode_notification_key(encoded),
+                    Err(KeyDecodeError::BadEscape { .. })
+                ),
+                "{encoded}"
+            );
         }
-        assert!(matches!(decode_notification_key("%FF%FE"), Err(KeyDecodeError::NotUtf8 { .. })));
+        assert!(matches!(
+            decode_notification_key("%FF%FE"),
+            Err(KeyDecodeError::NotUtf8 { .. })
+        ));
     }
 }

@@ -20,7 +20,9 @@ impl ByteSize {
 
 /// Why a size string could not be read; the message says what a valid size looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a size: write a number with a unit, such as \"10MB\", \"512KiB\" or \"1.5GiB\"")]
+#[error(
+    "`{input}` is not a size: write a number with a unit, such as \"10MB\", \"512KiB\" or \"1.5GiB\""
+)]
 pub struct SizeError {
     pub input: String,
 }
@@ -29,14 +31,19 @@ impl FromStr for ByteSize {
     type Err = SizeError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = || SizeError { input: input.to_owned() };
+        let err = || SizeError {
+            input: input.to_owned(),
+        };
         let trimmed = input.trim();
         // bytesize accepts a bare unit ("MB") as zero and negative-looking input in some
         // versions; insist on a leading digit so those are errors, not silent zeros.
         if !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(err());
         }
-        trimmed.parse::<bytesize::ByteSize>().map(|b| ByteSize(b.as_u64())).map_err(|_| err())
+        trimmed
+            .parse::<bytesize::ByteSize>()
+            .map(|b| ByteSize(b.as_u64()))
+            .map_err(|_| err())
     }
 }
 
@@ -64,9 +71,11 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom(format!("size {v} is negative: sizes are zero or more bytes")))
+                u64::try_from(v).map(ByteSize).map_err(|_| {
+                    E::custom(format!(
+                        "size {v} is negative: sizes are zero or more bytes"
+                    ))
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 v.parse().map_err(E::custom)

@@ -137,9 +137,7 @@ pub fn inbound_routes(edges: &[Edge]) -> Inbound {
 /// in `sources` into a stage's queue. One source stage gives a flat policy; several are joined
 /// with `$or`, since SNS keeps a single subscription per (topic, queue).
 pub fn filter_policy(sources: &BTreeMap<StageKind, Vec<String>>) -> serde_json::Value {
-    let clause = |from: &StageKind, outcomes: &Vec<String>| {
-        serde_json::json!({ "stage": [from.name()], "outcome": outcomes })
-    };
+    let clause = |from: &StageKind, outcomes: &Vec<String>| serde_json::json!({ "stage": [from.name()], "outcome": outcomes });
     let mut clauses: Vec<_> = sources.iter().map(|(f, o)| clause(f, o)).collect();
     if clauses.len() == 1 {
         clauses.remove(0)
@@ -153,19 +151,29 @@ mod tests {
     use super::*;
 
     fn edge(from: StageKind, outcome: &str, to: &str) -> Edge {
-        Edge { from, outcome: outcome.into(), to: to.parse().unwrap() }
+        Edge {
+            from,
+            outcome: outcome.into(),
+            to: to.parse().unwrap(),
+        }
     }
 
     #[test]
     fn targets_parse_as_stage_or_terminal() {
         assert_eq!("scan".parse(), Ok(Target::Stage(StageKind::Scan)));
-        assert_eq!("quarantined".parse(), Ok(Target::Terminal(Terminal::Quarantined)));
+        assert_eq!(
+            "quarantined".parse(),
+            Ok(Target::Terminal(Terminal::Quarantined))
+        );
         assert_eq!("thumbnial".parse::<Target>(), Err(()));
     }
 
     #[test]
     fn one_source_gives_a_flat_filter_policy() {
-        let edges = [edge(StageKind::Validate, "passed", "scan"), edge(StageKind::Validate, "rejected", "quarantined")];
+        let edges = [
+            edge(StageKind::Validate, "passed", "scan"),
+            edge(StageKind::Validate, "rejected", "quarantined"),
+        ];
         let inbound = inbound_routes(&edges);
         assert_eq!(inbound.len(), 1, "terminal targets need no queue");
         assert_eq!(

@@ -8,11 +8,22 @@ const REPO_CONFIG: &str = include_str!("../../../pipeline.toml");
 
 #[test]
 fn repo_pipeline_toml_is_valid_and_complete() {
-    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.stage_kinds(), StageKind::ALL.to_vec());
     assert_eq!(config.entry_stage(), StageKind::Validate);
-    assert_eq!(config.queue_settings(StageKind::Scan).visibility_timeout_secs, 300);
-    assert_eq!(config.queue_settings(StageKind::Validate).visibility_timeout_secs, 120);
+    assert_eq!(
+        config
+            .queue_settings(StageKind::Scan)
+            .visibility_timeout_secs,
+        300
+    );
+    assert_eq!(
+        config
+            .queue_settings(StageKind::Validate)
+            .visibility_timeout_secs,
+        120
+    );
     let inbound = inbound_routes(&config.edges());
     assert_eq!(
         filter_policy(&inbound[&StageKind::Scan]),
@@ -22,17 +33,26 @@ fn repo_pipeline_toml_is_valid_and_complete() {
         filter_policy(&inbound[&StageKind::Catalog]),
         serde_json::json!({"stage": ["thumbnail"], "outcome": ["skipped", "thumbnailed"]})
     );
-    assert!(!inbound.contains_key(&StageKind::Validate), "validate is fed by S3, not by SNS");
+    assert!(
+        !inbound.contains_key(&StageKind::Validate),
+        "validate is fed by S3, not by SNS"
+    );
 }
 
 /// Replace one line of the repo config (which must exist) to make a broken variant.
 fn broken(find: &str, replace: &str) -> String {
-    assert!(REPO_CONFIG.contains(find), "fixture drifted: {find:?} not in pipeline.toml");
+    assert!(
+        REPO_CONFIG.contains(find),
+        "fixture drifted: {find:?} not in pipeline.toml"
+    );
     REPO_CONFIG.replacen(find, replace, 1)
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in text")
+        + 1
 }
 
 #[test]
@@ -48,7 +68,10 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
     let cases = [
         Case {
             name: "unknown key",
-            text: broken("wait_time_secs = 20", "wait_time_secs = 20\nvisibilty_timeout_secs = 30"),
+            text: broken(
+                "wait_time_secs = 20",
+                "wait_time_secs = 20\nvisibilty_timeout_secs = 30",
+            ),
             path: "queue_defaults",
             at_line_of: "visibilty_timeout_secs",
             message: "unknown field `visibilty_timeout_secs`",
@@ -104,7 +127,10 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
         },
         Case {
             name: "duplicate key",
-            text: broken("on.failed = \"failed\"", "on.failed = \"failed\"\non.failed = \"done\""),
+            text: broken(
+                "on.failed = \"failed\"",
+                "on.failed = \"failed\"\non.failed = \"done\"",
+            ),
             path: "",
             at_line_of: "on.failed = \"done\"",
             message: "duplicate key",
@@ -112,7 +138,10 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
         },
         Case {
             name: "type in two classes",
-            text: broken("types = [\"application/pdf\", \"text/plain\"]", "types = [\"application/pdf\", \"image/png\"]"),
+            text: broken(
+                "types = [\"application/pdf\", \"text/plain\"]",
+                "types = [\"application/pdf\", \"image/png\"]",
+            ),
             // Classes are checked in name order, so the image class holds the second claim.
             path: "classes.image.types[1]",
             at_line_of: "types = [\"image/jpeg\"",
@@ -150,13 +179,35 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
             .problems()
             .iter()
             .find(|p| p.message.contains(case.message))
-            .unwrap_or_else(|| panic!("{}: no problem says {:?}; got:\n{err}", case.name, case.message));
-        assert!(problem.path.starts_with(case.path), "{}: path {:?}", case.name, problem.path);
-        assert!(problem.help.contains(case.help), "{}: help {:?}", case.name, problem.help);
-        let (line, column) = problem.location.unwrap_or_else(|| panic!("{}: no location", case.name));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no problem says {:?}; got:\n{err}",
+                    case.name, case.message
+                )
+            });
+        assert!(
+            problem.path.starts_with(case.path),
+            "{}: path {:?}",
+            case.name,
+            problem.path
+        );
+        assert!(
+            problem.help.contains(case.help),
+            "{}: help {:?}",
+            case.name,
+            problem.help
+        );
+        let (line, column) = problem
+            .location
+            .unwrap_or_else(|| panic!("{}: no location", case.name));
         assert!(column >= 1, "{}", case.name);
         if case.name != "routing loop" {
-            assert_eq!(line, line_of(&case.text, case.at_line_of), "{}: wrong line in\n{err}", case.name);
+            assert_eq!(
+                line,
+                line_of(&case.text, case.at_line_of),
+                "{}: wrong line in\n{err}",
+                case.name
+            );
         }
         let rendered = err.to_string();
         assert!(
@@ -178,7 +229,9 @@ fn one_problem_per_mistake() {
 
 #[test]
 fn renamed_pipeline_derives_every_name_from_the_new_prefix() {
-    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap().renamed("it-01abc");
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml")
+        .unwrap()
+        .renamed("it-01abc");
     let names = intake_core::ResourceNames::of(&config);
     assert!(names.buckets.values().all(|b| b.starts_with("it-01abc-")));
     assert_eq!(names.stage(StageKind::Scan).dlq, "it-01abc-scan-dlq");

@@ -33,7 +33,11 @@ pub enum TestkitError {
     )]
     Start(String),
     #[error("LocalStack at {endpoint} did not answer within {seconds} s: {last}")]
-    NotReady { endpoint: String, seconds: u64, last: String },
+    NotReady {
+        endpoint: String,
+        seconds: u64,
+        last: String,
+    },
 }
 
 pub struct LocalStack {
@@ -45,7 +49,10 @@ impl LocalStack {
     /// Start (or connect to) LocalStack and wait until it answers an API call.
     pub async fn start() -> Result<Self, TestkitError> {
         let stack = match std::env::var(ENDPOINT_ENV) {
-            Ok(endpoint) if !endpoint.is_empty() => LocalStack { endpoint, container: None },
+            Ok(endpoint) if !endpoint.is_empty() => LocalStack {
+                endpoint,
+                container: None,
+            },
             _ => Self::start_container().await?,
         };
         stack.probe().await?;
@@ -66,14 +73,23 @@ impl LocalStack {
             .start()
             .await
             .map_err(|e| TestkitError::Start(e.to_string()))?;
-        let host = container.get_host().await.map_err(|e| TestkitError::Start(e.to_string()))?;
-        let port = container.get_host_port_ipv4(4566).await.map_err(|e| TestkitError::Start(e.to_string()))?;
+        let host = container
+            .get_host()
+            .await
+            .map_err(|e| TestkitError::Start(e.to_string()))?;
+        let port = container
+            .get_host_port_ipv4(4566)
+            .await
+            .map_err(|e| TestkitError::Start(e.to_string()))?;
         let endpoint = format!("http://{host}:{port}");
         record(&format!(
             "LocalStack container {} (localstack/localstack:{LOCALSTACK_TAG}) started by testcontainers at {endpoint}",
             &container.id()[..12]
         ));
-        Ok(LocalStack { endpoint, container: Some(container) })
+        Ok(LocalStack {
+            endpoint,
+            container: Some(container),
+        })
     }
 
     /// `Ready.` can precede the gateway accepting connections; one call with retries settles it.
@@ -112,9 +128,11 @@ impl LocalStack {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                Credentials::for_tests(),
-            ))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    Credentials::for_tests(),
+                ),
+            )
             .build()
     }
 
@@ -137,7 +155,10 @@ impl LocalStack {
 fn record(line: &str) {
     eprintln!("intake-testkit: {line}");
     if let Ok(path) = std::env::var(LOG_ENV)
-        && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
     {
         let _ = writeln!(file, "{line}");
     }

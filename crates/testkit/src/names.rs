@@ -15,6 +15,11 @@ mod tests {
         let a = unique_pipeline_name();
         let b = unique_pipeline_name();
         assert_ne!(a, b);
-        assert!(a.len() <= 40 && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{a}");
+        assert!(
+            a.len() <= 40
+                && a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{a}"
+        );
     }
 }

@@ -39,7 +39,11 @@ mod tests {
         let calls = AtomicU32::new(0);
         let value = eventually("third call", Duration::from_secs(5), || async {
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            if n >= 3 { Ok(n) } else { Err(format!("call {n}")) }
+            if n >= 3 {
+                Ok(n)
+            } else {
+                Err(format!("call {n}"))
+            }
         })
         .await;
         assert_eq!(value, 3);
@@ -48,6 +52,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     #[should_panic(expected = "timed out after 1s waiting for never; last seen: still no")]
     async fn panics_with_the_last_state_on_timeout() {
-        eventually::<(), _, _>("never", Duration::from_secs(1), || async { Err("still no".to_owned()) }).await;
+        eventually::<(), _, _>("never", Duration::from_secs(1), || async {
+            Err("still no".to_owned())
+        })
+        .await;
     }
 }

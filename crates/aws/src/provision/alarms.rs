@@ -9,9 +9,21 @@ use crate::error::{AwsError, classify};
 /// Every alarm whose name starts with `prefix`.
 pub async fn list(aws: &AwsClients, prefix: &str) -> Result<Vec<MetricAlarm>, AwsError> {
     let mut alarms = Vec::new();
-    let mut pages = aws.cloudwatch.describe_alarms().alarm_name_prefix(prefix).into_paginator().send();
+    let mut pages = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify(&aws.endpoint, "DescribeAlarms", &format!("alarms {prefix}*"), e))?;
+        let page = page.map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "DescribeAlarms",
+                &format!("alarms {prefix}*"),
+                e,
+            )
+        })?;
         alarms.extend(page.metric_alarms.unwrap_or_default());
     }
     Ok(alarms)
@@ -23,20 +35,42 @@ pub fn differing(desired: &DesiredAlarm, current: &MetricAlarm) -> Vec<&'static 
     let mut dims: Vec<(String, String)> = current
         .dimensions()
         .iter()
-        .map(|d| (d.name().unwrap_or_default().to_owned(), d.value().unwrap_or_default().to_owned()))
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_owned(),
+                d.value().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     dims.sort();
     let mut want_dims = desired.dimensions.clone();
     want_dims.sort();
     let checks = [
-        ("metric", current.metric_name() == Some(desired.metric.as_str()) && current.namespace() == Some(desired.namespace.as_str())),
+        (
+            "metric",
+            current.metric_name() == Some(desired.metric.as_str())
+                && current.namespace() == Some(desired.namespace.as_str()),
+        ),
         ("dimensions", dims == want_dims),
-        ("statistic", current.statistic().map(|s| s.as_str()) == Some(desired.statistic.as_str())),
+        (
+            "statistic",
+            current.statistic().map(|s| s.as_str()) == Some(desired.statistic.as_str()),
+        ),
         ("period", current.period() == Some(desired.period_secs)),
         ("threshold", current.threshold() == Some(desired.threshold)),
-        ("comparison", current.comparison_operator() == Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)),
-        ("actions", current.alarm_actions() == desired.actions.as_slice()),
-        ("description", current.alarm_description() == Some(desired.description.as_str())),
+        (
+            "comparison",
+            current.comparison_operator()
+                == Some(&ComparisonOperator::GreaterThanOrEqualToThreshold),
+        ),
+        (
+            "actions",
+            current.alarm_actions() == desired.actions.as_slice(),
+        ),
+        (
+            "description",
+            current.alarm_description() == Some(desired.description.as_str()),
+        ),
     ];
     for (name, same) in checks {
         if !same {
@@ -47,7 +81,10 @@ pub fn differing(desired: &DesiredAlarm, current: &MetricAlarm) -> Vec<&'static 
 }
 
 pub async fn put(aws: &AwsClients, alarm: &DesiredAlarm) -> Result<(), AwsError> {
-    let dimensions = alarm.dimensions.iter().map(|(n, v)| Dimension::builder().name(n).value(v).build());
+    let dimensions = alarm
+        .dimensions
+        .iter()
+        .map(|(n, v)| Dimension::builder().name(n).value(v).build());
     aws.cloudwatch
         .put_metric_alarm()
         .alarm_name(&alarm.name)
@@ -64,7 +101,14 @@ pub async fn put(aws: &AwsClients, alarm: &DesiredAlarm) -> Result<(), AwsError>
         .set_alarm_actions(Some(alarm.actions.clone()))
         .send()
         .await
-        .map_err(|e| classify(&aws.endpoint, "PutMetricAlarm", &format!("alarm {}", alarm.name), e))?;
+        .map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "PutMetricAlarm",
+                &format!("alarm {}", alarm.name),
+                e,
+            )
+        })?;
     Ok(())
 }
 

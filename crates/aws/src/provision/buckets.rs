@@ -1,15 +1,18 @@
 //! Buckets and the uploads notification: read what S3 has, apply what differs.
 
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketLoggingStatus,
-    BucketVersioningStatus, CorsConfiguration, CreateBucketConfiguration, Event, ExpirationStatus, LifecycleExpiration,
-    LifecycleRule as SdkRule, LifecycleRuleFilter, LoggingEnabled, NoncurrentVersionExpiration,
-    NotificationConfiguration, PublicAccessBlockConfiguration, QueueConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Transition,
-    TransitionStorageClass, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    BucketLoggingStatus, BucketVersioningStatus, CorsConfiguration, CreateBucketConfiguration,
+    Event, ExpirationStatus, LifecycleExpiration, LifecycleRule as SdkRule, LifecycleRuleFilter,
+    LoggingEnabled, NoncurrentVersionExpiration, NotificationConfiguration,
+    PublicAccessBlockConfiguration, QueueConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Transition, TransitionStorageClass, VersioningConfiguration,
 };
 
-use super::desired::{BucketState, CorsRule, LifecycleRule, Logging, NOTIFICATION_ID, Notification};
+use super::desired::{
+    BucketState, CorsRule, LifecycleRule, Logging, NOTIFICATION_ID, Notification,
+};
 use crate::clients::AwsClients;
 use crate::error::{AwsError, CallSite, classify, is_code};
 
@@ -77,27 +80,38 @@ pub async fn observe(aws: &AwsClients, bucket: &str) -> Result<Option<BucketStat
         Err(e) => return Err(site.fail("HeadBucket")(e)),
     }
 
-    let versioning = s3.get_bucket_versioning().bucket(bucket).send().await.map_err(site.fail("GetBucketVersioning"))?;
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(site.fail("GetBucketVersioning"))?;
     let encryption = match s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(out) => out
             .server_side_encryption_configuration()
             .and_then(|c| c.rules().first())
             .and_then(|rule| {
-                let algorithm = rule.apply_server_side_encryption_by_default()?.sse_algorithm().as_str().to_owned();
+                let algorithm = rule
+                    .apply_server_side_encryption_by_default()?
+                    .sse_algorithm()
+                    .as_str()
+                    .to_owned();
                 Some((algorithm, rule.bucket_key_enabled().unwrap_or(false)))
             }),
         Err(e) if is_code(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) => None,
         Err(e) => return Err(site.fail("GetBucketEncryption")(e)),
     };
     let public_access_block = match s3.get_public_access_block().bucket(bucket).send().await {
-        Ok(out) => out.public_access_block_configuration().map_or([false; 4], |c| {
-            [
-                c.block_public_acls().unwrap_or(false),
-                c.ignore_public_acls().unwrap_or(false),
-                c.block_public_policy().unwrap_or(false),
-                c.restrict_public_buckets().unwrap_or(false),
-            ]
-        }),
+        Ok(out) => out
+            .public_access_block_configuration()
+            .map_or([false; 4], |c| {
+                [
+                    c.block_public_acls().unwrap_or(false),
+                    c.ignore_public_acls().unwrap_or(false),
+                    c.block_public_policy().unwrap_or(false),
+                    c.restrict_public_buckets().unwrap_or(false),
+                ]
+            }),
         Err(e) if is_code(&e, &["NoSuchPublicAccessBlockConfiguration"]) => [false; 4],
         Err(e) => return Err(site.fail("GetPublicAccessBlock")(e)),
     };
@@ -116,7 +130,12 @@ pub async fn observe(aws: &AwsClients, bucket: &str) -> Result<Option<BucketStat
         Err(e) if is_code(&e, &["NoSuchCORSConfiguration"]) => Vec::new(),
         Err(e) => return Err(site.fail("GetBucketCors")(e)),
     };
-    let lifecycle = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+    let lifecycle = match s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
         Ok(out) => {
             let mut rules: Vec<_> = out.rules().iter().map(rule_from_sdk).collect();
             rules.sort();
@@ -132,7 +151,10 @@ pub async fn observe(aws: &AwsClients, bucket: &str) -> Result<Option<BucketStat
         .await
         .map_err(site.fail("GetBucketLogging"))?
         .logging_enabled()
-        .map(|l| Logging { target_bucket: l.target_bucket().to_owned(), prefix: l.target_prefix().to_owned() });
+        .map(|l| Logging {
+            target_bucket: l.target_bucket().to_owned(),
+            prefix: l.target_prefix().to_owned(),
+        });
     let policy = match s3.get_bucket_policy().bucket(bucket).send().await {
         Ok(out) => out.policy().and_then(|p| serde_json::from_str(p).ok()),
         Err(e) if is_code(&e, &["NoSuchBucketPolicy"]) => None,
@@ -169,12 +191,23 @@ fn rule_from_sdk(rule: &SdkRule) -> LifecycleRule {
         id: rule.id().unwrap_or_default().to_owned(),
         prefix,
         expiration_days: rule.expiration().and_then(|e| e.days()),
-        noncurrent_days: rule.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()),
-        abort_multipart_days: rule.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
+        noncurrent_days: rule
+            .noncurrent_version_expiration()
+            .and_then(|n| n.noncurrent_days()),
+        abort_multipart_days: rule
+            .abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation()),
         transitions: rule
             .transitions()
             .iter()
-            .map(|t| (t.days().unwrap_or(0), t.storage_class().map(|c| c.as_str().to_owned()).unwrap_or_default()))
+            .map(|t| {
+                (
+                    t.days().unwrap_or(0),
+                    t.storage_class()
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
             .collect(),
     }
 }
@@ -192,11 +225,21 @@ pub async fn create(aws: &AwsClients, bucket: &str) -> Result<(), AwsError> {
     match request.send().await {
         Ok(_) => Ok(()),
         Err(e) if is_code(&e, &["BucketAlreadyOwnedByYou"]) => Ok(()),
-        Err(e) => Err(classify(&aws.endpoint, "CreateBucket", &format!("bucket {bucket}"), e)),
+        Err(e) => Err(classify(
+            &aws.endpoint,
+            "CreateBucket",
+            &format!("bucket {bucket}"),
+            e,
+        )),
     }
 }
 
-pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: Aspect) -> Result<(), AwsError> {
+pub async fn apply(
+    aws: &AwsClients,
+    bucket: &str,
+    state: &BucketState,
+    aspect: Aspect,
+) -> Result<(), AwsError> {
     let s3 = &aws.s3;
     let site = CallSite::new(&aws.endpoint, format!("bucket {bucket}"));
     match aspect {
@@ -217,7 +260,9 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
                 .map_err(site.fail("PutPublicAccessBlock"))?;
         }
         Aspect::Encryption => {
-            let Some((algorithm, bucket_key)) = &state.encryption else { return Ok(()) };
+            let Some((algorithm, bucket_key)) = &state.encryption else {
+                return Ok(());
+            };
             let default = ServerSideEncryptionByDefault::builder()
                 .sse_algorithm(ServerSideEncryption::from(algorithm.as_str()))
                 .build()
@@ -229,14 +274,21 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
             s3.put_bucket_encryption()
                 .bucket(bucket)
                 .server_side_encryption_configuration(
-                    ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("rules are set"),
+                    ServerSideEncryptionConfiguration::builder()
+                        .rules(rule)
+                        .build()
+                        .expect("rules are set"),
                 )
                 .send()
                 .await
                 .map_err(site.fail("PutBucketEncryption"))?;
         }
         Aspect::Versioning => {
-            let status = if state.versioning { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+            let status = if state.versioning {
+                BucketVersioningStatus::Enabled
+            } else {
+                BucketVersioningStatus::Suspended
+            };
             s3.put_bucket_versioning()
                 .bucket(bucket)
                 .versioning_configuration(VersioningConfiguration::builder().status(status).build())
@@ -254,11 +306,19 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
                     .map_err(site.fail("PutBucketPolicy"))?;
             }
             None => {
-                s3.delete_bucket_policy().bucket(bucket).send().await.map_err(site.fail("DeleteBucketPolicy"))?;
+                s3.delete_bucket_policy()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                    .map_err(site.fail("DeleteBucketPolicy"))?;
             }
         },
         Aspect::Cors if state.cors.is_empty() => {
-            s3.delete_bucket_cors().bucket(bucket).send().await.map_err(site.fail("DeleteBucketCors"))?;
+            s3.delete_bucket_cors()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(site.fail("DeleteBucketCors"))?;
         }
         Aspect::Cors => {
             let rules = state.cors.iter().map(|r| {
@@ -274,7 +334,10 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
             s3.put_bucket_cors()
                 .bucket(bucket)
                 .cors_configuration(
-                    CorsConfiguration::builder().set_cors_rules(Some(rules.collect())).build().expect("rules are set"),
+                    CorsConfiguration::builder()
+                        .set_cors_rules(Some(rules.collect()))
+                        .build()
+                        .expect("rules are set"),
                 )
                 .send()
                 .await
@@ -285,7 +348,10 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
             s3.put_bucket_lifecycle_configuration()
                 .bucket(bucket)
                 .lifecycle_configuration(
-                    BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("rules are set"),
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()
+                        .expect("rules are set"),
                 )
                 .send()
                 .await
@@ -301,7 +367,11 @@ pub async fn apply(aws: &AwsClients, bucket: &str, state: &BucketState, aspect: 
             });
             s3.put_bucket_logging()
                 .bucket(bucket)
-                .bucket_logging_status(BucketLoggingStatus::builder().set_logging_enabled(enabled).build())
+                .bucket_logging_status(
+                    BucketLoggingStatus::builder()
+                        .set_logging_enabled(enabled)
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(site.fail("PutBucketLogging"))?;
@@ -315,18 +385,28 @@ fn rule_to_sdk(rule: &LifecycleRule) -> SdkRule {
         .id(&rule.id)
         .status(ExpirationStatus::Enabled)
         .filter(LifecycleRuleFilter::builder().prefix(&rule.prefix).build())
-        .set_expiration(rule.expiration_days.map(|d| LifecycleExpiration::builder().days(d).build()))
-        .set_noncurrent_version_expiration(
-            rule.noncurrent_days.map(|d| NoncurrentVersionExpiration::builder().noncurrent_days(d).build()),
+        .set_expiration(
+            rule.expiration_days
+                .map(|d| LifecycleExpiration::builder().days(d).build()),
         )
-        .set_abort_incomplete_multipart_upload(
-            rule.abort_multipart_days.map(|d| AbortIncompleteMultipartUpload::builder().days_after_initiation(d).build()),
-        )
+        .set_noncurrent_version_expiration(rule.noncurrent_days.map(|d| {
+            NoncurrentVersionExpiration::builder()
+                .noncurrent_days(d)
+                .build()
+        }))
+        .set_abort_incomplete_multipart_upload(rule.abort_multipart_days.map(|d| {
+            AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(d)
+                .build()
+        }))
         .set_transitions(Some(
             rule.transitions
                 .iter()
                 .map(|(days, class)| {
-                    Transition::builder().days(*days).storage_class(TransitionStorageClass::from(class.as_str())).build()
+                    Transition::builder()
+                        .days(*days)
+                        .storage_class(TransitionStorageClass::from(class.as_str()))
+                        .build()
                 })
                 .collect(),
         ))
@@ -335,18 +415,32 @@ fn rule_to_sdk(rule: &LifecycleRule) -> SdkRule {
 }
 
 /// The uploads bucket's queue notifications, as ours or not at all.
-pub async fn observe_notification(aws: &AwsClients, bucket: &str) -> Result<Option<Notification>, AwsError> {
+pub async fn observe_notification(
+    aws: &AwsClients,
+    bucket: &str,
+) -> Result<Option<Notification>, AwsError> {
     let out = aws
         .s3
         .get_bucket_notification_configuration()
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| classify(&aws.endpoint, "GetBucketNotificationConfiguration", &format!("bucket {bucket}"), e))?;
+        .map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "GetBucketNotificationConfiguration",
+                &format!("bucket {bucket}"),
+                e,
+            )
+        })?;
     Ok(out.queue_configurations().first().map(|q| {
         let mut events: Vec<String> = q.events().iter().map(|e| e.as_str().to_owned()).collect();
         events.sort();
-        Notification { bucket: bucket.to_owned(), queue_arn: q.queue_arn().to_owned(), events }
+        Notification {
+            bucket: bucket.to_owned(),
+            queue_arn: q.queue_arn().to_owned(),
+            events,
+        }
     }))
 }
 
@@ -354,15 +448,28 @@ pub async fn apply_notification(aws: &AwsClients, n: &Notification) -> Result<()
     let queue = QueueConfiguration::builder()
         .id(NOTIFICATION_ID)
         .queue_arn(&n.queue_arn)
-        .set_events(Some(n.events.iter().map(|e| Event::from(e.as_str())).collect()))
+        .set_events(Some(
+            n.events.iter().map(|e| Event::from(e.as_str())).collect(),
+        ))
         .build()
         .expect("arn and events are set");
     aws.s3
         .put_bucket_notification_configuration()
         .bucket(&n.bucket)
-        .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue).build())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
         .send()
         .await
-        .map_err(|e| classify(&aws.endpoint, "PutBucketNotificationConfiguration", &format!("bucket {}", n.bucket), e))?;
+        .map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "PutBucketNotificationConfiguration",
+                &format!("bucket {}", n.bucket),
+                e,
+            )
+        })?;
     Ok(())
 }

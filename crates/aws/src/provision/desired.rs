@@ -14,8 +14,11 @@ use crate::arn::Arns;
 /// The ObjectCreated events that start the pipeline. `Copy` is left out on purpose: Intake's
 /// own copies (promotion, archive) must never re-trigger it.
 /// Sorted, as the observed configuration is, so that comparing them is exact.
-pub const UPLOAD_EVENTS: [&str; 3] =
-    ["s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectCreated:Post", "s3:ObjectCreated:Put"];
+pub const UPLOAD_EVENTS: [&str; 3] = [
+    "s3:ObjectCreated:CompleteMultipartUpload",
+    "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Put",
+];
 
 /// Id of the uploads notification, so we recognise our own configuration.
 pub const NOTIFICATION_ID: &str = "intake-entry";
@@ -144,7 +147,10 @@ impl Desired {
         let entry = config.entry_stage();
         let inbound = inbound_routes(&config.edges());
 
-        let buckets = BucketRole::ALL.into_iter().map(|role| desired_bucket(config, &names, &arns, role)).collect();
+        let buckets = BucketRole::ALL
+            .into_iter()
+            .map(|role| desired_bucket(config, &names, &arns, role))
+            .collect();
 
         let mut queues = Vec::new();
         for &stage in &stages {
@@ -153,32 +159,62 @@ impl Desired {
             queues.push(DesiredQueue {
                 name: q.dlq.clone(),
                 attributes: BTreeMap::from([
-                    ("MessageRetentionPeriod", AttrValue::Text(settings.dlq_retention_secs.to_string())),
+                    (
+                        "MessageRetentionPeriod",
+                        AttrValue::Text(settings.dlq_retention_secs.to_string()),
+                    ),
                     ("SqsManagedSseEnabled", AttrValue::Text("true".into())),
                 ]),
             });
             let queue_arn = arns.queue(&q.queue);
             let mut statements = Vec::new();
             if stage == entry {
-                statements.push(allow_send("AllowUploadsBucketNotifications", "s3.amazonaws.com", &queue_arn, &arns.bucket(names.bucket(BucketRole::Uploads))));
+                statements.push(allow_send(
+                    "AllowUploadsBucketNotifications",
+                    "s3.amazonaws.com",
+                    &queue_arn,
+                    &arns.bucket(names.bucket(BucketRole::Uploads)),
+                ));
             }
             if inbound.contains_key(&stage) {
-                statements.push(allow_send("AllowEventsTopic", "sns.amazonaws.com", &queue_arn, &events_arn));
+                statements.push(allow_send(
+                    "AllowEventsTopic",
+                    "sns.amazonaws.com",
+                    &queue_arn,
+                    &events_arn,
+                ));
             }
             let mut attributes = BTreeMap::from([
-                ("VisibilityTimeout", AttrValue::Text(settings.visibility_timeout_secs.to_string())),
-                ("ReceiveMessageWaitTimeSeconds", AttrValue::Text(settings.wait_time_secs.to_string())),
-                ("MessageRetentionPeriod", AttrValue::Text(settings.retention_secs.to_string())),
+                (
+                    "VisibilityTimeout",
+                    AttrValue::Text(settings.visibility_timeout_secs.to_string()),
+                ),
+                (
+                    "ReceiveMessageWaitTimeSeconds",
+                    AttrValue::Text(settings.wait_time_secs.to_string()),
+                ),
+                (
+                    "MessageRetentionPeriod",
+                    AttrValue::Text(settings.retention_secs.to_string()),
+                ),
                 ("SqsManagedSseEnabled", AttrValue::Text("true".into())),
                 (
                     "RedrivePolicy",
-                    AttrValue::Json(json!({"deadLetterTargetArn": arns.queue(&q.dlq), "maxReceiveCount": settings.max_receive_count})),
+                    AttrValue::Json(
+                        json!({"deadLetterTargetArn": arns.queue(&q.dlq), "maxReceiveCount": settings.max_receive_count}),
+                    ),
                 ),
             ]);
             if !statements.is_empty() {
-                attributes.insert("Policy", AttrValue::Json(json!({"Version": "2012-10-17", "Statement": statements})));
+                attributes.insert(
+                    "Policy",
+                    AttrValue::Json(json!({"Version": "2012-10-17", "Statement": statements})),
+                );
             }
-            queues.push(DesiredQueue { name: q.queue.clone(), attributes });
+            queues.push(DesiredQueue {
+                name: q.queue.clone(),
+                attributes,
+            });
         }
 
         let subscriptions = inbound
@@ -196,7 +232,11 @@ impl Desired {
             events: UPLOAD_EVENTS.map(str::to_owned).to_vec(),
         };
 
-        let alarms = if config.alarms.enabled { desired_alarms(config, &names, &arns, &stages) } else { Vec::new() };
+        let alarms = if config.alarms.enabled {
+            desired_alarms(config, &names, &arns, &stages)
+        } else {
+            Vec::new()
+        };
 
         Desired {
             topics: vec![names.events_topic.clone(), names.alerts_topic.clone()],
@@ -222,7 +262,12 @@ fn allow_send(sid: &str, service: &str, queue_arn: &str, source_arn: &str) -> Va
     })
 }
 
-fn desired_bucket(config: &PipelineConfig, names: &ResourceNames, arns: &Arns, role: BucketRole) -> DesiredBucket {
+fn desired_bucket(
+    config: &PipelineConfig,
+    names: &ResourceNames,
+    arns: &Arns,
+    role: BucketRole,
+) -> DesiredBucket {
     let name = names.bucket(role).to_owned();
     let l = &config.lifecycle;
     let days = |d: u32| i32::try_from(d).unwrap_or(i32::MAX);
@@ -243,11 +288,21 @@ fn desired_bucket(config: &PipelineConfig, names: &ResourceNames, arns: &Arns, r
         transitions: Vec::new(),
     };
     match role {
-        BucketRole::Uploads => lifecycle.push(expiring("intake-uploads-noncurrent", None, l.uploads_noncurrent_days)),
-        BucketRole::Quarantine => {
-            lifecycle.push(expiring("intake-quarantine-expiry", Some(l.quarantine_expiry_days), l.quarantine_expiry_days))
-        }
-        BucketRole::Logs => lifecycle.push(expiring("intake-logs-expiry", Some(l.logs_expiry_days), l.logs_expiry_days)),
+        BucketRole::Uploads => lifecycle.push(expiring(
+            "intake-uploads-noncurrent",
+            None,
+            l.uploads_noncurrent_days,
+        )),
+        BucketRole::Quarantine => lifecycle.push(expiring(
+            "intake-quarantine-expiry",
+            Some(l.quarantine_expiry_days),
+            l.quarantine_expiry_days,
+        )),
+        BucketRole::Logs => lifecycle.push(expiring(
+            "intake-logs-expiry",
+            Some(l.logs_expiry_days),
+            l.logs_expiry_days,
+        )),
         BucketRole::Store => lifecycle.extend(l.transitions.iter().map(|t| LifecycleRule {
             id: t.id.clone(),
             prefix: t.prefix.clone(),
@@ -312,7 +367,12 @@ fn desired_bucket(config: &PipelineConfig, names: &ResourceNames, arns: &Arns, r
     }
 }
 
-fn desired_alarms(config: &PipelineConfig, names: &ResourceNames, arns: &Arns, stages: &[StageKind]) -> Vec<DesiredAlarm> {
+fn desired_alarms(
+    config: &PipelineConfig,
+    names: &ResourceNames,
+    arns: &Arns,
+    stages: &[StageKind],
+) -> Vec<DesiredAlarm> {
     let a = &config.alarms;
     let actions = vec![arns.topic(&names.alerts_topic)];
     let period = i32::try_from(a.period_secs).unwrap_or(300);

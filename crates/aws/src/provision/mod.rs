@@ -20,7 +20,9 @@ use crate::arn::Arns;
 use crate::clients::AwsClients;
 use crate::error::AwsError;
 use buckets::Aspect;
-use desired::{Desired, DesiredAlarm, DesiredBucket, DesiredQueue, DesiredSubscription, Notification};
+use desired::{
+    Desired, DesiredAlarm, DesiredBucket, DesiredQueue, DesiredSubscription, Notification,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceKind {
@@ -77,12 +79,26 @@ pub struct Change {
 #[derive(Debug, Clone)]
 enum Work {
     Nothing,
-    Bucket { desired: Box<DesiredBucket>, aspects: Vec<Aspect>, create: bool },
+    Bucket {
+        desired: Box<DesiredBucket>,
+        aspects: Vec<Aspect>,
+        create: bool,
+    },
     Topic(String),
     CreateQueue(DesiredQueue),
-    UpdateQueue { url: String, desired: DesiredQueue, keys: Vec<&'static str> },
-    Subscribe { topic_arn: String, subscription: DesiredSubscription },
-    UpdateSubscription { arn: String, subscription: DesiredSubscription },
+    UpdateQueue {
+        url: String,
+        desired: DesiredQueue,
+        keys: Vec<&'static str>,
+    },
+    Subscribe {
+        topic_arn: String,
+        subscription: DesiredSubscription,
+    },
+    UpdateSubscription {
+        arn: String,
+        subscription: DesiredSubscription,
+    },
     Unsubscribe(String),
     Notification(Notification),
     PutAlarm(Box<DesiredAlarm>),
@@ -102,7 +118,10 @@ impl Plan {
     }
 
     pub fn count(&self, label: &str) -> usize {
-        self.changes.iter().filter(|c| c.action.label() == label).count()
+        self.changes
+            .iter()
+            .filter(|c| c.action.label() == label)
+            .count()
     }
 
     pub fn summary(&self) -> String {
@@ -118,13 +137,20 @@ impl Plan {
     /// The plan as a table, one row per resource.
     pub fn table(&self) -> String {
         let mut table = Table::new();
-        table.load_preset(UTF8_BORDERS_ONLY).set_header(["resource", "name", "action", "detail"]);
+        table
+            .load_preset(UTF8_BORDERS_ONLY)
+            .set_header(["resource", "name", "action", "detail"]);
         for change in &self.changes {
             let detail = match &change.action {
                 Action::Update(fields) => fields.join(", "),
                 _ => String::new(),
             };
-            table.add_row([change.kind.to_string(), change.name.clone(), change.action.label().to_owned(), detail]);
+            table.add_row([
+                change.kind.to_string(),
+                change.name.clone(),
+                change.action.label().to_owned(),
+                detail,
+            ]);
         }
         table.to_string()
     }
@@ -150,11 +176,18 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
                 (Action::Create, aspects, true)
             }
             Some(current) => {
-                let aspects: Vec<_> = Aspect::ALL.into_iter().filter(|a| a.differs(&bucket.state, &current)).collect();
+                let aspects: Vec<_> = Aspect::ALL
+                    .into_iter()
+                    .filter(|a| a.differs(&bucket.state, &current))
+                    .collect();
                 if aspects.is_empty() {
                     (Action::Unchanged, aspects, false)
                 } else {
-                    (Action::Update(aspects.iter().map(|a| a.name()).collect()), aspects, false)
+                    (
+                        Action::Update(aspects.iter().map(|a| a.name()).collect()),
+                        aspects,
+                        false,
+                    )
                 }
             }
         };
@@ -162,7 +195,11 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
             kind: ResourceKind::Bucket,
             name: bucket.name.clone(),
             action,
-            work: Work::Bucket { desired: Box::new(bucket), aspects, create },
+            work: Work::Bucket {
+                desired: Box::new(bucket),
+                aspects,
+                create,
+            },
         });
     }
 
@@ -171,8 +208,16 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
         changes.push(Change {
             kind: ResourceKind::Topic,
             name: topic.clone(),
-            action: if exists { Action::Unchanged } else { Action::Create },
-            work: if exists { Work::Nothing } else { Work::Topic(topic.clone()) },
+            action: if exists {
+                Action::Unchanged
+            } else {
+                Action::Create
+            },
+            work: if exists {
+                Work::Nothing
+            } else {
+                Work::Topic(topic.clone())
+            },
         });
     }
 
@@ -184,17 +229,33 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
                 if keys.is_empty() {
                     (Action::Unchanged, Work::Nothing)
                 } else {
-                    (Action::Update(keys.clone()), Work::UpdateQueue { url, desired: queue.clone(), keys })
+                    (
+                        Action::Update(keys.clone()),
+                        Work::UpdateQueue {
+                            url,
+                            desired: queue.clone(),
+                            keys,
+                        },
+                    )
                 }
             }
         };
-        changes.push(Change { kind: ResourceKind::Queue, name: queue.name.clone(), action, work });
+        changes.push(Change {
+            kind: ResourceKind::Queue,
+            name: queue.name.clone(),
+            action,
+            work,
+        });
     }
 
     let events_arn = desired.arns.topic(&desired.names.events_topic);
     let existing = topics::sqs_subscriptions(aws, &events_arn).await?;
     for subscription in &desired.subscriptions {
-        let name = format!("{} -> {}", desired.names.events_topic, desired.names.stage(subscription.stage).queue);
+        let name = format!(
+            "{} -> {}",
+            desired.names.events_topic,
+            desired.names.stage(subscription.stage).queue
+        );
         let found = existing
             .iter()
             .find(|s| s.endpoint() == Some(subscription.queue_arn.as_str()))
@@ -203,7 +264,10 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
         let (action, work) = match found {
             None => (
                 Action::Create,
-                Work::Subscribe { topic_arn: events_arn.clone(), subscription: subscription.clone() },
+                Work::Subscribe {
+                    topic_arn: events_arn.clone(),
+                    subscription: subscription.clone(),
+                },
             ),
             Some(arn) => {
                 let (filter, raw) = topics::subscription_settings(aws, arn).await?;
@@ -219,24 +283,43 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
                 } else {
                     (
                         Action::Update(fields),
-                        Work::UpdateSubscription { arn: arn.to_owned(), subscription: subscription.clone() },
+                        Work::UpdateSubscription {
+                            arn: arn.to_owned(),
+                            subscription: subscription.clone(),
+                        },
                     )
                 }
             }
         };
-        changes.push(Change { kind: ResourceKind::Subscription, name, action, work });
+        changes.push(Change {
+            kind: ResourceKind::Subscription,
+            name,
+            action,
+            work,
+        });
     }
     // Subscriptions of this pipeline's stage queues that no route needs any more.
     for stage in StageKind::ALL {
         let queue_arn = desired.arns.stage_queue(&desired.names, stage);
-        if desired.subscriptions.iter().any(|s| s.queue_arn == queue_arn) {
+        if desired
+            .subscriptions
+            .iter()
+            .any(|s| s.queue_arn == queue_arn)
+        {
             continue;
         }
-        for sub in existing.iter().filter(|s| s.endpoint() == Some(queue_arn.as_str())) {
+        for sub in existing
+            .iter()
+            .filter(|s| s.endpoint() == Some(queue_arn.as_str()))
+        {
             if let Some(arn) = sub.subscription_arn().filter(|a| a.starts_with("arn:")) {
                 changes.push(Change {
                     kind: ResourceKind::Subscription,
-                    name: format!("{} -> {}", desired.names.events_topic, desired.names.stage(stage).queue),
+                    name: format!(
+                        "{} -> {}",
+                        desired.names.events_topic,
+                        desired.names.stage(stage).queue
+                    ),
                     action: Action::Delete,
                     work: Work::Unsubscribe(arn.to_owned()),
                 });
@@ -244,10 +327,16 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
         }
     }
 
-    let uploads_exists = changes
-        .iter()
-        .any(|c| c.kind == ResourceKind::Bucket && c.name == desired.notification.bucket && c.action != Action::Create);
-    let current = if uploads_exists { buckets::observe_notification(aws, &desired.notification.bucket).await? } else { None };
+    let uploads_exists = changes.iter().any(|c| {
+        c.kind == ResourceKind::Bucket
+            && c.name == desired.notification.bucket
+            && c.action != Action::Create
+    });
+    let current = if uploads_exists {
+        buckets::observe_notification(aws, &desired.notification.bucket).await?
+    } else {
+        None
+    };
     let action = match current {
         None => Action::Create,
         Some(ref n) if *n == desired.notification => Action::Unchanged,
@@ -264,31 +353,53 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
     };
     changes.push(Change {
         kind: ResourceKind::Notification,
-        name: format!("{} -> {}", desired.notification.bucket, desired.names.stage(config.entry_stage()).queue),
-        work: if action == Action::Unchanged { Work::Nothing } else { Work::Notification(desired.notification.clone()) },
+        name: format!(
+            "{} -> {}",
+            desired.notification.bucket,
+            desired.names.stage(config.entry_stage()).queue
+        ),
+        work: if action == Action::Unchanged {
+            Work::Nothing
+        } else {
+            Work::Notification(desired.notification.clone())
+        },
         action,
     });
 
     let existing_alarms = alarms::list(aws, &format!("{}-", desired.names.prefix)).await?;
     for alarm in &desired.alarms {
-        let current = existing_alarms.iter().find(|a| a.alarm_name() == Some(alarm.name.as_str()));
+        let current = existing_alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(alarm.name.as_str()));
         let action = match current {
             None => Action::Create,
             Some(current) => {
                 let fields = alarms::differing(alarm, current);
-                if fields.is_empty() { Action::Unchanged } else { Action::Update(fields) }
+                if fields.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Update(fields)
+                }
             }
         };
         changes.push(Change {
             kind: ResourceKind::Alarm,
             name: alarm.name.clone(),
-            work: if action == Action::Unchanged { Work::Nothing } else { Work::PutAlarm(Box::new(alarm.clone())) },
+            work: if action == Action::Unchanged {
+                Work::Nothing
+            } else {
+                Work::PutAlarm(Box::new(alarm.clone()))
+            },
             action,
         });
     }
     for current in &existing_alarms {
-        let Some(name) = current.alarm_name() else { continue };
-        if desired::is_pipeline_alarm(&desired.names, name) && !desired.alarms.iter().any(|a| a.name == name) {
+        let Some(name) = current.alarm_name() else {
+            continue;
+        };
+        if desired::is_pipeline_alarm(&desired.names, name)
+            && !desired.alarms.iter().any(|a| a.name == name)
+        {
             changes.push(Change {
                 kind: ResourceKind::Alarm,
                 name: name.to_owned(),
@@ -308,7 +419,11 @@ pub async fn apply(aws: &AwsClients, plan: &Plan) -> Result<(), AwsError> {
         tracing::debug!(resource = %change.kind, name = %change.name, action = change.action.label(), "applying");
         match &change.work {
             Work::Nothing => {}
-            Work::Bucket { desired, aspects, create } => {
+            Work::Bucket {
+                desired,
+                aspects,
+                create,
+            } => {
                 if *create {
                     buckets::create(aws, &desired.name).await?;
                 }
@@ -318,11 +433,20 @@ pub async fn apply(aws: &AwsClients, plan: &Plan) -> Result<(), AwsError> {
             }
             Work::Topic(name) => topics::create(aws, name).await?,
             Work::CreateQueue(queue) => queues::create(aws, queue).await?,
-            Work::UpdateQueue { url, desired, keys } => queues::update(aws, url, desired, keys).await?,
-            Work::Subscribe { topic_arn, subscription } => topics::subscribe(aws, topic_arn, subscription).await?,
-            Work::UpdateSubscription { arn, subscription } => topics::update_subscription(aws, arn, subscription).await?,
+            Work::UpdateQueue { url, desired, keys } => {
+                queues::update(aws, url, desired, keys).await?
+            }
+            Work::Subscribe {
+                topic_arn,
+                subscription,
+            } => topics::subscribe(aws, topic_arn, subscription).await?,
+            Work::UpdateSubscription { arn, subscription } => {
+                topics::update_subscription(aws, arn, subscription).await?
+            }
             Work::Unsubscribe(arn) => topics::unsubscribe(aws, arn).await?,
-            Work::Notification(notification) => buckets::apply_notification(aws, notification).await?,
+            Work::Notification(notification) => {
+                buckets::apply_notification(aws, notification).await?
+            }
             Work::PutAlarm(alarm) => alarms::put(aws, alarm).await?,
             Work::DeleteAlarm(name) => alarms::delete(aws, name).await?,
         }

@@ -17,7 +17,17 @@ pub async fn observe(
     let site = CallSite::new(&aws.endpoint, format!("queue {name}"));
     let url = match aws.sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => out.queue_url.unwrap_or_default(),
-        Err(e) if is_code(&e, &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"]) => return Ok(None),
+        Err(e)
+            if is_code(
+                &e,
+                &[
+                    "AWS.SimpleQueueService.NonExistentQueue",
+                    "QueueDoesNotExist",
+                ],
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(site.fail("GetQueueUrl")(e)),
     };
     let out = aws
@@ -46,7 +56,8 @@ pub async fn observe(
 
 /// SQS returns `maxReceiveCount` as a number or a string depending on who set it.
 fn normalise_json(key: &str, raw: &str) -> serde_json::Value {
-    let mut value: serde_json::Value = serde_json::from_str(raw).unwrap_or(serde_json::Value::String(raw.to_owned()));
+    let mut value: serde_json::Value =
+        serde_json::from_str(raw).unwrap_or(serde_json::Value::String(raw.to_owned()));
     if key == "RedrivePolicy"
         && let Some(count) = value.get_mut("maxReceiveCount")
         && let Some(n) = count.as_str().and_then(|s| s.parse::<u64>().ok())
@@ -57,30 +68,64 @@ fn normalise_json(key: &str, raw: &str) -> serde_json::Value {
 }
 
 /// Names of managed attributes whose observed value differs from the desired one.
-pub fn differing(desired: &DesiredQueue, observed: &BTreeMap<&'static str, AttrValue>) -> Vec<&'static str> {
-    desired.attributes.iter().filter(|(k, v)| observed.get(*k) != Some(*v)).map(|(k, _)| *k).collect()
+pub fn differing(
+    desired: &DesiredQueue,
+    observed: &BTreeMap<&'static str, AttrValue>,
+) -> Vec<&'static str> {
+    desired
+        .attributes
+        .iter()
+        .filter(|(k, v)| observed.get(*k) != Some(*v))
+        .map(|(k, _)| *k)
+        .collect()
 }
 
 pub async fn create(aws: &AwsClients, desired: &DesiredQueue) -> Result<(), AwsError> {
-    let attributes = desired.attributes.iter().map(|(k, v)| (QueueAttributeName::from(*k), v.render())).collect();
+    let attributes = desired
+        .attributes
+        .iter()
+        .map(|(k, v)| (QueueAttributeName::from(*k), v.render()))
+        .collect();
     aws.sqs
         .create_queue()
         .queue_name(&desired.name)
         .set_attributes(Some(attributes))
         .send()
         .await
-        .map_err(|e| classify(&aws.endpoint, "CreateQueue", &format!("queue {}", desired.name), e))?;
+        .map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "CreateQueue",
+                &format!("queue {}", desired.name),
+                e,
+            )
+        })?;
     Ok(())
 }
 
-pub async fn update(aws: &AwsClients, url: &str, desired: &DesiredQueue, keys: &[&'static str]) -> Result<(), AwsError> {
-    let attributes = keys.iter().map(|k| (QueueAttributeName::from(*k), desired.attributes[k].render())).collect();
+pub async fn update(
+    aws: &AwsClients,
+    url: &str,
+    desired: &DesiredQueue,
+    keys: &[&'static str],
+) -> Result<(), AwsError> {
+    let attributes = keys
+        .iter()
+        .map(|k| (QueueAttributeName::from(*k), desired.attributes[k].render()))
+        .collect();
     aws.sqs
         .set_queue_attributes()
         .queue_url(url)
         .set_attributes(Some(attributes))
         .send()
         .await
-        .map_err(|e| classify(&aws.endpoint, "SetQueueAttributes", &format!("queue {}", desired.name), e))?;
+        .map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "SetQueueAttributes",
+                &format!("queue {}", desired.name),
+                e,
+            )
+        })?;
     Ok(())
 }

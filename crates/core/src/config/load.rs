@@ -18,17 +18,32 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Self {
-        Problem { path: path.into(), location: None, message: message.into(), help: help.into() }
+    pub(crate) fn new(
+        path: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        Problem {
+            path: path.into(),
+            location: None,
+            message: message.into(),
+            help: help.into(),
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read pipeline config {}: {source}; check the path, or pass --config FILE", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render(file, problems))]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ConfigError {
@@ -60,7 +75,10 @@ pub struct ProblemInFile<'a> {
 
 impl Problem {
     pub fn display_in<'a>(&'a self, file: &'a Path) -> ProblemInFile<'a> {
-        ProblemInFile { problem: self, file }
+        ProblemInFile {
+            problem: self,
+            file,
+        }
     }
 }
 
@@ -86,15 +104,20 @@ impl PipelineConfig {
     /// Read, parse and validate a config file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml(&text, path)
     }
 
     /// Parse and validate config text; `file` is only used in messages.
     pub fn from_toml(text: &str, file: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let file = file.as_ref().to_owned();
-        let invalid = |problems| ConfigError::Invalid { file: file.clone(), problems };
+        let invalid = |problems| ConfigError::Invalid {
+            file: file.clone(),
+            problems,
+        };
         let config = parse(text).map_err(|p| invalid(vec![p]))?;
         let mut problems = super::validate::validate(&config);
         if problems.is_empty() {
@@ -112,7 +135,8 @@ impl PipelineConfig {
 }
 
 fn parse(text: &str) -> Result<PipelineConfig, Problem> {
-    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| from_toml_error(text, String::new(), &e))?;
+    let deserializer = toml::de::Deserializer::parse(text)
+        .map_err(|e| from_toml_error(text, String::new(), &e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };

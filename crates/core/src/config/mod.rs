@@ -119,7 +119,9 @@ pub struct QueueOverrides {
 impl QueueOverrides {
     pub fn apply_to(&self, base: QueueSettings) -> QueueSettings {
         QueueSettings {
-            visibility_timeout_secs: self.visibility_timeout_secs.unwrap_or(base.visibility_timeout_secs),
+            visibility_timeout_secs: self
+                .visibility_timeout_secs
+                .unwrap_or(base.visibility_timeout_secs),
             wait_time_secs: self.wait_time_secs.unwrap_or(base.wait_time_secs),
             max_receive_count: self.max_receive_count.unwrap_or(base.max_receive_count),
             retention_secs: self.retention_secs.unwrap_or(base.retention_secs),
@@ -156,7 +158,10 @@ pub struct UploadsSection {
 
 impl Default for UploadsSection {
     fn default() -> Self {
-        UploadsSection { key_template: defaults::key_template(), cors_origins: Vec::new() }
+        UploadsSection {
+            key_template: defaults::key_template(),
+            cors_origins: Vec::new(),
+        }
     }
 }
 
@@ -231,7 +236,9 @@ pub struct LedgerSection {
 
 impl Default for LedgerSection {
     fn default() -> Self {
-        LedgerSection { database_url: defaults::database_url() }
+        LedgerSection {
+            database_url: defaults::database_url(),
+        }
     }
 }
 
@@ -291,11 +298,17 @@ impl PipelineConfig {
     /// Stage kinds in the config, in pipeline order. Only meaningful after validation, which
     /// guarantees every stage name is a known kind.
     pub fn stage_kinds(&self) -> Vec<StageKind> {
-        StageKind::ALL.into_iter().filter(|k| self.stages.contains_key(k.name())).collect()
+        StageKind::ALL
+            .into_iter()
+            .filter(|k| self.stages.contains_key(k.name()))
+            .collect()
     }
 
     pub fn entry_stage(&self) -> StageKind {
-        self.pipeline.entry.parse().expect("validated: entry is a known stage")
+        self.pipeline
+            .entry
+            .parse()
+            .expect("validated: entry is a known stage")
     }
 
     /// Effective queue settings of a stage (defaults plus its overrides).
@@ -314,7 +327,9 @@ impl PipelineConfig {
                 edges.push(Edge {
                     from: kind,
                     outcome: outcome.clone(),
-                    to: target.parse().expect("validated: targets are stages or terminals"),
+                    to: target
+                        .parse()
+                        .expect("validated: targets are stages or terminals"),
                 });
             }
         }

@@ -11,8 +11,15 @@ use crate::state_machine::{StageKind, Target, Terminal};
 
 /// S3 refuses single objects over 5 TiB.
 const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
-const STORAGE_CLASSES: [&str; 7] =
-    ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "EXPRESS_ONEZONE"];
+const STORAGE_CLASSES: [&str; 7] = [
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "EXPRESS_ONEZONE",
+];
 const KEY_PLACEHOLDERS: [&str; 4] = ["tenant", "user", "uuid", "filename"];
 
 pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
@@ -20,7 +27,11 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
     check_names(config, &mut problems);
     check_queue("queue_defaults", &config.queue_defaults, &mut problems);
     for (name, stage) in &config.stages {
-        check_queue(&format!("stages.{name}.queue"), &stage.queue.apply_to(config.queue_defaults), &mut problems);
+        check_queue(
+            &format!("stages.{name}.queue"),
+            &stage.queue.apply_to(config.queue_defaults),
+            &mut problems,
+        );
     }
     check_state_machine(config, &mut problems);
     check_classes(config, &mut problems);
@@ -32,7 +43,10 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
 }
 
 /// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(input, c), c))
@@ -42,14 +56,18 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item =
 }
 
 fn suggestion<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    did_you_mean(input, candidates).map(|c| format!("did you mean \"{c}\"? ")).unwrap_or_default()
+    did_you_mean(input, candidates)
+        .map(|c| format!("did you mean \"{c}\"? "))
+        .unwrap_or_default()
 }
 
 fn check_names(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     let name = &config.pipeline.name;
     let valid_prefix = !name.is_empty()
         && name.len() <= 40
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !valid_prefix {
@@ -79,10 +97,15 @@ fn check_names(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             ));
         }
     }
-    for (path, topic) in [("topics.events", &names.events_topic), ("topics.alerts", &names.alerts_topic)] {
+    for (path, topic) in [
+        ("topics.events", &names.events_topic),
+        ("topics.alerts", &names.alerts_topic),
+    ] {
         let valid = !topic.is_empty()
             && topic.len() <= 256
-            && topic.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             problems.push(Problem::new(
                 path,
@@ -94,7 +117,10 @@ fn check_names(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     if names.events_topic == names.alerts_topic {
         problems.push(Problem::new(
             "topics.alerts",
-            format!("topic name \"{}\" is also used by topics.events", names.alerts_topic),
+            format!(
+                "topic name \"{}\" is also used by topics.events",
+                names.alerts_topic
+            ),
             "alerts and events need separate topics: give one of them another name",
         ));
     }
@@ -111,7 +137,9 @@ fn check_names(config: &PipelineConfig, problems: &mut Vec<Problem>) {
 
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
         && !name.contains("..")
@@ -127,11 +155,41 @@ fn check_queue(path: &str, q: &QueueSettings, problems: &mut Vec<Problem>) {
             ));
         }
     };
-    out_of_range("visibility_timeout_secs", q.visibility_timeout_secs, 0, 43_200, "SQS caps visibility at 12 hours");
-    out_of_range("wait_time_secs", q.wait_time_secs, 0, 20, "SQS long polls for at most 20 seconds");
-    out_of_range("max_receive_count", q.max_receive_count, 1, 1000, "SQS redrive allows 1 to 1000 receives");
-    out_of_range("retention_secs", q.retention_secs, 60, 1_209_600, "SQS keeps messages 1 minute to 14 days");
-    out_of_range("dlq_retention_secs", q.dlq_retention_secs, 60, 1_209_600, "SQS keeps messages 1 minute to 14 days");
+    out_of_range(
+        "visibility_timeout_secs",
+        q.visibility_timeout_secs,
+        0,
+        43_200,
+        "SQS caps visibility at 12 hours",
+    );
+    out_of_range(
+        "wait_time_secs",
+        q.wait_time_secs,
+        0,
+        20,
+        "SQS long polls for at most 20 seconds",
+    );
+    out_of_range(
+        "max_receive_count",
+        q.max_receive_count,
+        1,
+        1000,
+        "SQS redrive allows 1 to 1000 receives",
+    );
+    out_of_range(
+        "retention_secs",
+        q.retention_secs,
+        60,
+        1_209_600,
+        "SQS keeps messages 1 minute to 14 days",
+    );
+    out_of_range(
+        "dlq_retention_secs",
+        q.dlq_retention_secs,
+        60,
+        1_209_600,
+        "SQS keeps messages 1 minute to 14 days",
+    );
 }
 
 fn check_state_machine(config: &PipelineConfig, problems: &mut Vec<Problem>) {
@@ -146,7 +204,11 @@ fn check_state_machine(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             Err(()) => problems.push(Problem::new(
                 format!("stages.{name}"),
                 format!("unknown stage \"{name}\""),
-                format!("{}Intake's stages are {}", suggestion(name, kind_names), kind_names.join(", ")),
+                format!(
+                    "{}Intake's stages are {}",
+                    suggestion(name, kind_names),
+                    kind_names.join(", ")
+                ),
             )),
         }
     }
@@ -157,7 +219,10 @@ fn check_state_machine(config: &PipelineConfig, problems: &mut Vec<Problem>) {
         .collect();
 
     let entry = &config.pipeline.entry;
-    let entry_kind = entry.parse::<StageKind>().ok().filter(|k| configured.contains(k));
+    let entry_kind = entry
+        .parse::<StageKind>()
+        .ok()
+        .filter(|k| configured.contains(k));
     if entry_kind.is_none() {
         problems.push(Problem::new(
             "pipeline.entry",
@@ -165,7 +230,11 @@ fn check_state_machine(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             format!(
                 "{}set it to one of the [stages.*] tables: {}",
                 suggestion(entry, configured.iter().map(|k| k.name())),
-                configured.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                configured
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -276,7 +345,8 @@ fn find_cycle(next: &BTreeMap<StageKind, BTreeSet<StageKind>>) -> Option<StageKi
         None
     }
     let mut done = BTreeSet::new();
-    next.keys().find_map(|&start| visit(start, next, &mut BTreeSet::new(), &mut done))
+    next.keys()
+        .find_map(|&start| visit(start, next, &mut BTreeSet::new(), &mut done))
 }
 
 fn check_classes(config: &PipelineConfig, problems: &mut Vec<Problem>) {
@@ -298,8 +368,12 @@ fn check_classes(config: &PipelineConfig, problems: &mut Vec<Problem>) {
         }
         for (i, ty) in class.types.iter().enumerate() {
             let path = format!("classes.{name}.types[{i}]");
-            let well_formed = ty.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
-                && ty.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "/.+-".contains(c));
+            let well_formed = ty
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+                && ty
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "/.+-".contains(c));
             if !well_formed {
                 problems.push(Problem::new(
                     &path,
@@ -332,7 +406,11 @@ fn check_uploads(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     let mut found = Vec::new();
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
-            problems.push(Problem::new(path, "unclosed `{` in key template", "close every placeholder, e.g. {tenant}"));
+            problems.push(Problem::new(
+                path,
+                "unclosed `{` in key template",
+                "close every placeholder, e.g. {tenant}",
+            ));
             return;
         };
         let name = &rest[open + 1..open + close];
@@ -340,7 +418,10 @@ fn check_uploads(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             problems.push(Problem::new(
                 path,
                 format!("unknown placeholder {{{name}}}"),
-                format!("{}placeholders are {{tenant}}, {{user}}, {{uuid}}, {{filename}}", suggestion(name, KEY_PLACEHOLDERS)),
+                format!(
+                    "{}placeholders are {{tenant}}, {{user}}, {{uuid}}, {{filename}}",
+                    suggestion(name, KEY_PLACEHOLDERS)
+                ),
             ));
         }
         found.push(name);
@@ -376,7 +457,10 @@ fn check_uploads(config: &PipelineConfig, problems: &mut Vec<Problem>) {
 fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     let l = &config.lifecycle;
     for (field, days) in [
-        ("abort_incomplete_multipart_days", l.abort_incomplete_multipart_days),
+        (
+            "abort_incomplete_multipart_days",
+            l.abort_incomplete_multipart_days,
+        ),
         ("uploads_noncurrent_days", l.uploads_noncurrent_days),
         ("quarantine_expiry_days", l.quarantine_expiry_days),
         ("logs_expiry_days", l.logs_expiry_days),
@@ -393,7 +477,11 @@ fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     for (i, t) in l.transitions.iter().enumerate() {
         let path = format!("lifecycle.transitions[{i}]");
         if t.id.is_empty() || t.id.len() > 255 {
-            problems.push(Problem::new(format!("{path}.id"), "rule id must be 1 to 255 characters", "give the rule a short name"));
+            problems.push(Problem::new(
+                format!("{path}.id"),
+                "rule id must be 1 to 255 characters",
+                "give the rule a short name",
+            ));
         }
         if !ids.insert(t.id.as_str()) {
             problems.push(Problem::new(
@@ -406,12 +494,21 @@ fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             problems.push(Problem::new(
                 format!("{path}.storage_class"),
                 format!("unknown storage class \"{}\"", t.storage_class),
-                format!("{}use one of {}", suggestion(&t.storage_class, STORAGE_CLASSES), STORAGE_CLASSES.join(", ")),
+                format!(
+                    "{}use one of {}",
+                    suggestion(&t.storage_class, STORAGE_CLASSES),
+                    STORAGE_CLASSES.join(", ")
+                ),
             ));
-        } else if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA") && t.after_days < 30 {
+        } else if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA")
+            && t.after_days < 30
+        {
             problems.push(Problem::new(
                 format!("{path}.after_days"),
-                format!("{} needs objects at least 30 days old, not {}", t.storage_class, t.after_days),
+                format!(
+                    "{} needs objects at least 30 days old, not {}",
+                    t.storage_class, t.after_days
+                ),
                 "S3 refuses IA transitions before 30 days: set after_days = 30 or more",
             ));
         }
@@ -428,7 +525,11 @@ fn check_alarms(config: &PipelineConfig, problems: &mut Vec<Problem>) {
         ));
     }
     if a.failures_threshold == 0 {
-        problems.push(Problem::new("alarms.failures_threshold", "a threshold of 0 would always alarm", "use 1 or more"));
+        problems.push(Problem::new(
+            "alarms.failures_threshold",
+            "a threshold of 0 would always alarm",
+            "use 1 or more",
+        ));
     }
     if a.oldest_message_age_secs == 0 {
         problems.push(Problem::new(
@@ -441,7 +542,10 @@ fn check_alarms(config: &PipelineConfig, problems: &mut Vec<Problem>) {
 
 fn check_ledger(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     let url = &config.ledger.database_url;
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
         problems.push(Problem::new(
             "ledger.database_url",
             format!("\"{url}\" is neither a SQLite nor a PostgreSQL URL"),
