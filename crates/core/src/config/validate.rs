@@ -517,7 +517,7 @@ fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
 
 fn check_alarms(config: &PipelineConfig, problems: &mut Vec<Problem>) {
     let a = &config.alarms;
-    if a.period_secs < 60 || a.period_secs % 60 != 0 {
+    if a.period_secs < 60 || !a.period_secs.is_multiple_of(60) {
         problems.push(Problem::new(
             "alarms.period_secs",
             format!("{} is not a CloudWatch alarm period", a.period_secs),
