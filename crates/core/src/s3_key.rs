@@ -75,6 +75,29 @@ mod tests {
         }
     }
 
+    /// Form-encode the way S3 does: unreserved bytes kept, space as `+`, the rest `%XX`.
+    fn s3_encode(key: &str) -> String {
+        key.bytes()
+            .map(|b| match b {
+                b' ' => "+".to_owned(),
+                b if b.is_ascii_alphanumeric() || b"-_.*/".contains(&b) => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_inverts_s3_encoding(key in "\\PC{0,64}") {
+            proptest::prop_assert_eq!(decode_notification_key(&s3_encode(&key)), Ok(key));
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_input(raw in "[%+a-zA-Z0-9]{0,32}") {
+            let _ = decode_notification_key(&raw);
+        }
+    }
+
     #[test]
     fn invalid_escapes_are_errors() {
         for encoded in ["bad%", "bad%2", "bad%zz.jpg", "%G0"] {
