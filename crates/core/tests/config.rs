@@ -228,6 +228,29 @@ fn one_problem_per_mistake() {
 }
 
 #[test]
+fn an_inherited_bad_default_is_reported_once_not_per_stage() {
+    let text = broken("wait_time_secs = 20 ", "wait_time_secs = 60 ");
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["queue_defaults.wait_time_secs"]);
+}
+
+#[test]
+fn transition_ids_cannot_collide_with_intakes_own_rules() {
+    let text = broken(
+        "id = \"store-infrequent-access\"",
+        "id = \"intake-abort-incomplete-multipart\"",
+    );
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    assert_eq!(
+        err.problems()[0].path,
+        "lifecycle.transitions[0].id",
+        "{err}"
+    );
+    assert!(err.problems()[0].message.contains("reserved"), "{err}");
+}
+
+#[test]
 fn renamed_pipeline_derives_every_name_from_the_new_prefix() {
     let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml")
         .unwrap()

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{PipelineConfig, QueueSettings};
+use super::{PipelineConfig, QueueOverrides, QueueSettings};
 use crate::config::load::Problem;
 use crate::names::{BucketRole, ResourceNames};
 use crate::state_machine::{StageKind, Target, Terminal};
@@ -25,11 +25,18 @@ const KEY_PLACEHOLDERS: [&str; 4] = ["tenant", "user", "uuid", "filename"];
 pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
     check_names(config, &mut problems);
-    check_queue("queue_defaults", &config.queue_defaults, &mut problems);
+    check_queue(
+        "queue_defaults",
+        &config.queue_defaults,
+        None,
+        &mut problems,
+    );
     for (name, stage) in &config.stages {
+        // Only what the stage overrides: an inherited bad default is reported once, above.
         check_queue(
             &format!("stages.{name}.queue"),
             &stage.queue.apply_to(config.queue_defaults),
+            Some(&stage.queue),
             &mut problems,
         );
     }
@@ -145,9 +152,23 @@ fn valid_bucket_name(name: &str) -> bool {
         && !name.contains("..")
 }
 
-fn check_queue(path: &str, q: &QueueSettings, problems: &mut Vec<Problem>) {
+fn check_queue(
+    path: &str,
+    q: &QueueSettings,
+    overrides: Option<&QueueOverrides>,
+    problems: &mut Vec<Problem>,
+) {
+    let overridden = |field: &str| {
+        overrides.is_none_or(|o| match field {
+            "visibility_timeout_secs" => o.visibility_timeout_secs.is_some(),
+            "wait_time_secs" => o.wait_time_secs.is_some(),
+            "max_receive_count" => o.max_receive_count.is_some(),
+            "retention_secs" => o.retention_secs.is_some(),
+            _ => o.dlq_retention_secs.is_some(),
+        })
+    };
     let mut out_of_range = |field: &str, value: u32, min: u32, max: u32, why: &str| {
-        if !(min..=max).contains(&value) {
+        if overridden(field) && !(min..=max).contains(&value) {
             problems.push(Problem::new(
                 format!("{path}.{field}"),
                 format!("{value} is out of range"),
@@ -481,6 +502,16 @@ fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
                 format!("{path}.id"),
                 "rule id must be 1 to 255 characters",
                 "give the rule a short name",
+            ));
+        }
+        if t.id.starts_with("intake-") {
+            problems.push(Problem::new(
+                format!("{path}.id"),
+                format!(
+                    "rule id \"{}\" uses the prefix reserved for Intake's own lifecycle rules",
+                    t.id
+                ),
+                "pick an id that does not start with \"intake-\"",
             ));
         }
         if !ids.insert(t.id.as_str()) {
