@@ -5,6 +5,8 @@
 
 mod iam_cmd;
 mod provision_cmd;
+mod run_cmd;
+mod status_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +21,8 @@ use intake_core::{ConfigError, PipelineConfig};
     about = "Process every file users upload to S3, automatically and safely"
 )]
 struct Cli {
+    #[command(flatten)]
+    config: ConfigArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,21 +43,33 @@ struct ConfigArg {
 #[derive(Subcommand)]
 enum Command {
     /// Validate pipeline.toml without touching AWS.
-    Check {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Check,
     /// Create or converge the pipeline's AWS resources: buckets, queues, topics,
     /// subscriptions, the uploads notification and alarms.
     Provision {
-        #[command(flatten)]
-        config: ConfigArg,
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
         /// Print least-privilege IAM policies for the worker and API roles instead.
         #[arg(long)]
         iam: bool,
+    },
+    /// Run stage workers until SIGINT/SIGTERM, then shut down gracefully.
+    Run {
+        /// Stages to run (comma-separated); default: every configured stage this build has.
+        #[arg(long, value_delimiter = ',')]
+        stages: Option<Vec<String>>,
+        /// Messages processed at once, per stage.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Show an object's state and history from the ledger.
+    Status {
+        /// The object, as s3://BUCKET/KEY.
+        uri: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.config, cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e @ ConfigError::Read { .. })) => {
             eprintln!("error: {e}");
@@ -117,9 +133,9 @@ fn load(config: &ConfigArg) -> Result<PipelineConfig, Failure> {
     PipelineConfig::load(&config.config).map_err(Failure::Config)
 }
 
-async fn run(command: Command) -> Result<(), Failure> {
+async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
     match command {
-        Command::Check { config } => {
+        Command::Check => {
             let pipeline = load(&config)?;
             println!(
                 "{}: ok ({} stages, {} content classes)",
@@ -129,11 +145,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Provision {
-            config,
-            dry_run,
-            iam,
-        } => {
+        Command::Provision { dry_run, iam } => {
             let pipeline = load(&config)?;
             if iam {
                 iam_cmd::run(&pipeline).await
@@ -141,5 +153,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 provision_cmd::run(&pipeline, dry_run).await
             }
         }
+        Command::Run {
+            stages,
+            concurrency,
+        } => run_cmd::run(load(&config)?, stages, concurrency).await,
+        Command::Status { uri, json } => status_cmd::run(&load(&config)?, &uri, json).await,
     }
 }

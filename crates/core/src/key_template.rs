@@ -33,7 +33,7 @@ pub fn parse_key(template: &str, key: &str) -> Option<KeyParts> {
             let segment_end = rest_key.find('/').unwrap_or(rest_key.len());
             let value_len = if name == "uuid" {
                 // A UUID is 36 characters; match it exactly so '-' inside it is not the separator.
-                if rest_key.len() >= 36 && uuid_like(&rest_key[..36]) {
+                if rest_key.get(..36).is_some_and(uuid_like) {
                     36
                 } else {
                     return None;
@@ -113,6 +113,21 @@ mod tests {
         ] {
             assert_eq!(parse_key(TEMPLATE, &key), None, "{key}");
         }
+    }
+
+    proptest::proptest! {
+        /// Keys are user input: no key, however odd its characters, may panic the parser.
+        #[test]
+        fn never_panics_on_any_key(key in "\\PC{0,80}", prefix in "[a-f0-9-]{0,40}") {
+            let _ = parse_key(TEMPLATE, &key);
+            let _ = parse_key(TEMPLATE, &format!("t/u/{prefix}{key}"));
+        }
+    }
+
+    #[test]
+    fn a_multibyte_character_at_the_uuid_boundary_is_no_match_not_a_panic() {
+        let key = format!("t/u/{}é-x.png", "a".repeat(35));
+        assert_eq!(parse_key(TEMPLATE, &key), None);
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! `intake run`: the stage workers of this process, until SIGINT or SIGTERM; then a
+//! graceful shutdown (stop receiving, finish or release in-flight work) and exit 0.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use intake_aws::AwsClients;
+use intake_core::state_machine::StageKind;
+use intake_core::{PipelineConfig, ResourceNames};
+use intake_runtime::{StageCx, Worker, WorkerSettings};
+use intake_stage_validate::Validate;
+use intake_store::Ledger;
+use tokio::sync::watch;
+
+use crate::Failure;
+
+/// Stages this build can run; the others are being built.
+const IMPLEMENTED: [StageKind; 1] = [StageKind::Validate];
+
+pub async fn run(
+    config: PipelineConfig,
+    stages: Option<Vec<String>>,
+    concurrency: usize,
+) -> Result<(), Failure> {
+    let selected: Vec<StageKind> = match stages {
+        None => config
+            .stage_kinds()
+            .into_iter()
+            .filter(|k| IMPLEMENTED.contains(k))
+            .collect(),
+        Some(names) => {
+            let mut kinds = Vec::new();
+            for name in names {
+                let kind: StageKind = name
+                    .parse()
+                    .map_err(|()| anyhow::anyhow!("unknown stage \"{name}\"; stages are validate, scan, thumbnail, catalog, archive"))?;
+                if !config.stages.contains_key(kind.name()) {
+                    return Err(
+                        anyhow::anyhow!("stage {kind} is not configured in pipeline.toml").into(),
+                    );
+                }
+                if !IMPLEMENTED.contains(&kind) {
+                    return Err(anyhow::anyhow!(
+                        "stage {kind} is not implemented in this build yet; run --stages validate"
+                    )
+                    .into());
+                }
+                kinds.push(kind);
+            }
+            kinds
+        }
+    };
+    if selected.is_empty() {
+        bail_run("no stage to run: none of the configured stages is implemented in this build")?;
+    }
+
+    let database_url =
+        std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
+    let ledger = Arc::new(
+        Ledger::connect(&database_url)
+            .await
+            .with_context(|| format!("opening the ledger at {database_url}"))?,
+    );
+    let aws = AwsClients::load(&config.aws).await;
+    let names = Arc::new(ResourceNames::of(&config));
+    let cx = StageCx {
+        aws,
+        config: Arc::new(config),
+        names,
+    };
+    let metrics = std::env::var("INTAKE_METRICS")
+        .map(|v| v != "0" && v != "false")
+        .unwrap_or(true);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    for kind in selected {
+        let settings = WorkerSettings {
+            concurrency,
+            metrics,
+            ..WorkerSettings::default()
+        };
+        let worker = match kind {
+            StageKind::Validate => Worker::new(
+                Validate::new(&cx.config),
+                cx.clone(),
+                ledger.clone(),
+                settings,
+            )
+            .await
+            .map_err(anyhow::Error::from)?,
+            other => unreachable!("{other} filtered out above"),
+        };
+        let mut stop = stop_rx.clone();
+        workers.spawn(async move {
+            worker
+                .run(async move { while stop.changed().await.is_ok() && !*stop.borrow() {} })
+                .await
+        });
+        eprintln!("intake: {kind} worker running (concurrency {concurrency})");
+    }
+
+    shutdown_signal().await?;
+    eprintln!("intake: shutting down: finishing in-flight work");
+    let _ = stop_tx.send(true);
+    while let Some(stats) = workers.join_next().await {
+        let stats = stats.context("a worker task failed")?;
+        eprintln!("intake: worker stopped: {stats:?}");
+    }
+    ledger.close().await;
+    Ok(())
+}
+
+fn bail_run(message: &str) -> anyhow::Result<()> {
+    bail!("{message}")
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

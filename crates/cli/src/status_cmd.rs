@@ -1,0 +1,119 @@
+//! `intake status s3://bucket/key`: every version's current state and full history, from
+//! the ledger.
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use intake_core::PipelineConfig;
+use intake_store::Ledger;
+
+use crate::Failure;
+
+fn parse_uri(uri: &str) -> anyhow::Result<(&str, &str)> {
+    uri.strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+        .with_context(|| format!("\"{uri}\" is not an object URI; write s3://BUCKET/KEY"))
+}
+
+fn time(ms: i64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), Failure> {
+    let (bucket, key) = parse_uri(uri)?;
+    let database_url =
+        std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
+    let ledger = Ledger::connect(&database_url)
+        .await
+        .with_context(|| format!("opening the ledger at {database_url}"))?;
+    let versions = ledger
+        .history(bucket, key)
+        .await
+        .context("reading the ledger")?;
+    if versions.is_empty() {
+        return Err(anyhow::anyhow!("{uri}: no record in the ledger at {database_url}; was it uploaded to the uploads bucket, and are workers running?").into());
+    }
+    if json {
+        let out: Vec<_> = versions
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "version": v.version, "state": v.state, "updated_ms": v.updated_ms,
+                    "transitions": v.transitions.iter().map(|t| serde_json::json!({
+                        "stage": t.stage, "outcome": t.outcome, "code": t.code, "detail": t.detail,
+                        "attempt": t.attempt, "worker": t.worker, "started_ms": t.started_ms, "finished_ms": t.finished_ms,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    for v in &versions {
+        println!(
+            "{uri}  version {}  state: {}  (updated {})",
+            v.version,
+            v.state,
+            time(v.updated_ms)
+        );
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY).set_header([
+            "stage", "outcome", "code", "attempt", "worker", "started", "ms", "detail",
+        ]);
+        for t in &v.transitions {
+            table.add_row([
+                t.stage.clone(),
+                t.outcome.clone(),
+                t.code.clone().unwrap_or_default(),
+                t.attempt.to_string(),
+                t.worker.clone(),
+                time(t.started_ms),
+                (t.finished_ms - t.started_ms).to_string(),
+                t.detail.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_millis_as_utc() {
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(time(1_795_312_800_123), "2026-11-21T00:00:00.123Z");
+        assert_eq!(time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn parses_object_uris() {
+        assert_eq!(parse_uri("s3://b/t/u/k.png").unwrap(), ("b", "t/u/k.png"));
+        for bad in ["b/k", "s3://b", "s3:///k", "s3://b/"] {
+            assert!(parse_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The contract between the runtime and a stage. The runtime owns receive, delete,
+//! visibility, the ledger and the DLQ; the stage only turns an object into an outcome.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use intake_aws::AwsClients;
+use intake_core::state_machine::StageKind;
+use intake_core::{ObjectRef, OutcomeMessage, PipelineConfig, ResourceNames, StageError};
+
+/// What a stage may use: AWS clients, the validated config, resource names.
+#[derive(Clone)]
+pub struct StageCx {
+    pub aws: AwsClients,
+    pub config: Arc<PipelineConfig>,
+    pub names: Arc<ResourceNames>,
+}
+
+/// The object to work on. `object` is the upload's identity (the ledger's key); `location`
+/// is where its bytes are now (the same, until a stage moves it).
+#[derive(Debug, Clone)]
+pub struct StageInput {
+    pub object: ObjectRef,
+    pub location: ObjectRef,
+    /// The previous stage's outcome, when this stage is fed by SNS.
+    pub upstream: Option<OutcomeMessage>,
+}
+
+/// A stage's result; the runtime wraps it into an [`OutcomeMessage`].
+#[derive(Debug, Clone, Default)]
+pub struct StageOutput {
+    pub outcome: String,
+    pub code: Option<String>,
+    pub detail: Option<String>,
+    pub detected_type: Option<String>,
+    pub class: Option<String>,
+    /// Tenant and user read from the key, when the stage learned them.
+    pub tenant: Option<String>,
+    pub user: Option<String>,
+    /// Where the object is after this stage, if the stage moved it.
+    pub location: Option<ObjectRef>,
+    pub bytes: u64,
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl StageOutput {
+    pub fn outcome(outcome: &str) -> Self {
+        StageOutput {
+            outcome: outcome.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
+pub trait Stage: Send + Sync + 'static {
+    const KIND: StageKind;
+
+    /// Do the stage's work on one object version. Effects must be idempotent (deterministic
+    /// output keys): after a crash the same input may be processed again.
+    fn process(
+        &self,
+        cx: &StageCx,
+        input: &StageInput,
+    ) -> impl Future<Output = Result<StageOutput, StageError>> + Send;
+}

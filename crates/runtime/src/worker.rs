@@ -1,0 +1,264 @@
+//! The receive loop of one stage: long-poll batches, one task per message under a
+//! concurrency bound, panics contained and counted, and a graceful shutdown that stops
+//! receiving, lets in-flight work finish within a grace period and releases the rest
+//! (visibility 0) so another worker takes it at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use intake_core::ResourceNames;
+use intake_store::Ledger;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::backoff::Backoff;
+use crate::message::{Disposition, Shared, handle, set_visibility};
+use crate::metrics::{MetricEvent, Metrics};
+use crate::stage::{Stage, StageCx};
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Messages processed at once.
+    pub concurrency: usize,
+    /// How long in-flight work may run on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+    pub backoff: Backoff,
+    /// Send metrics to CloudWatch.
+    pub metrics: bool,
+    /// Identifies this worker in the ledger and in outcomes.
+    pub worker_id: String,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            concurrency: 8,
+            shutdown_grace: Duration::from_secs(25),
+            backoff: Backoff::default(),
+            metrics: true,
+            worker_id: format!(
+                "{}-{}",
+                hostname(),
+                ulid::Ulid::new().to_string().to_lowercase()
+            ),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+/// What a worker did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub received: u64,
+    pub deleted: u64,
+    pub retried: u64,
+    pub poisoned: u64,
+    pub panicked: u64,
+    /// In flight at shutdown past the grace period, handed back to the queue.
+    pub released: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("stage {stage}: {source}")]
+    Aws {
+        stage: &'static str,
+        source: intake_aws::AwsError,
+    },
+}
+
+pub struct Worker<S: Stage> {
+    shared: Arc<Shared<S>>,
+    settings: WorkerSettings,
+}
+
+impl<S: Stage> Worker<S> {
+    /// Resolve the stage's queues and the events topic. Fails if they do not exist (run
+    /// `intake provision` first).
+    pub async fn new(
+        stage: S,
+        cx: StageCx,
+        ledger: Arc<Ledger>,
+        settings: WorkerSettings,
+    ) -> Result<Self, WorkerError> {
+        let kind = S::KIND;
+        let fail = |source| WorkerError::Aws {
+            stage: kind.name(),
+            source,
+        };
+        let names: &ResourceNames = &cx.names;
+        let queues = names.stage(kind).clone();
+        let queue_url = queue_url_of(&cx, &queues.queue).await.map_err(fail)?;
+        let dlq_url = queue_url_of(&cx, &queues.dlq).await.map_err(fail)?;
+        let account = cx.aws.account_id().await.map_err(fail)?;
+        let events_topic_arn =
+            intake_aws::arn::Arns::new(account, cx.aws.region.clone()).topic(&names.events_topic);
+        let visibility = Duration::from_secs(
+            u64::from(cx.config.queue_settings(kind).visibility_timeout_secs).max(1),
+        );
+        let metrics = if settings.metrics {
+            Metrics::start(cx.aws.clone(), &names.prefix, kind.name())
+        } else {
+            Metrics::disabled(&names.prefix, kind.name())
+        };
+        Ok(Worker {
+            shared: Arc::new(Shared {
+                stage: Arc::new(stage),
+                ledger,
+                queue_name: queues.queue,
+                queue_url,
+                dlq_url,
+                events_topic_arn,
+                worker_id: settings.worker_id.clone(),
+                metrics,
+                visibility,
+                backoff: settings.backoff,
+                cx,
+            }),
+            settings,
+        })
+    }
+
+    /// Process messages until `shutdown` completes, then drain and return what was done.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> WorkerStats {
+        let shared = self.shared;
+        let kind = S::KIND;
+        let wait_secs = shared.cx.config.queue_settings(kind).wait_time_secs as i32;
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut tasks: JoinSet<Disposition> = JoinSet::new();
+        let mut in_flight: HashMap<tokio::task::Id, Message> = HashMap::new();
+        let mut stats = WorkerStats::default();
+        let mut receive_errors = 0u32;
+        tokio::pin!(shutdown);
+        tracing::info!(stage = %kind, queue = %shared.queue_name, concurrency = self.settings.concurrency, worker = %shared.worker_id, "worker started");
+
+        loop {
+            let free = permits.available_permits().min(10);
+            if free == 0 {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    Some(joined) = tasks.join_next_with_id() => settle(joined, &mut in_flight, &mut stats, &shared.metrics),
+                }
+                continue;
+            }
+            let receive = shared
+                .cx
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&shared.queue_url)
+                .max_number_of_messages(free as i32)
+                .wait_time_seconds(wait_secs)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    settle(joined, &mut in_flight, &mut stats, &shared.metrics);
+                }
+                received = receive => match received {
+                    Ok(out) => {
+                        receive_errors = 0;
+                        for message in out.messages.unwrap_or_default() {
+                            stats.received += 1;
+                            let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
+                            let (task_shared, task_message) = (shared.clone(), message.clone());
+                            let handle = tasks.spawn(async move {
+                                let _permit = permit;
+                                handle(&task_shared, &task_message).await
+                            });
+                            in_flight.insert(handle.id(), message);
+                        }
+                    }
+                    Err(e) => {
+                        receive_errors += 1;
+                        let pause = shared.backoff.delay_random(receive_errors.min(5));
+                        tracing::warn!(stage = %kind, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), pause_secs = pause.as_secs(), "receive failed; retrying");
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                },
+            }
+        }
+
+        tracing::info!(stage = %kind, in_flight = tasks.len(), "shutting down: no more receives, finishing in-flight work");
+        let grace = tokio::time::sleep(self.settings.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = &mut grace => break,
+                joined = tasks.join_next_with_id() => match joined {
+                    Some(joined) => settle(joined, &mut in_flight, &mut stats, &shared.metrics),
+                    None => break,
+                },
+            }
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        for message in in_flight.values() {
+            set_visibility(&shared.cx.aws, &shared.queue_url, message, Duration::ZERO).await;
+            stats.released += 1;
+        }
+        tracing::info!(stage = %kind, ?stats, "worker stopped");
+        stats
+    }
+}
+
+fn settle(
+    joined: Result<(tokio::task::Id, Disposition), tokio::task::JoinError>,
+    in_flight: &mut HashMap<tokio::task::Id, Message>,
+    stats: &mut WorkerStats,
+    metrics: &Metrics,
+) {
+    match joined {
+        Ok((id, disposition)) => {
+            in_flight.remove(&id);
+            match disposition {
+                Disposition::Deleted => stats.deleted += 1,
+                Disposition::Retried => stats.retried += 1,
+                Disposition::Poisoned => stats.poisoned += 1,
+            }
+        }
+        Err(e) => {
+            in_flight.remove(&e.id());
+            if e.is_panic() {
+                // The message stays invisible until its timeout, then returns; after
+                // max_receive_count panics the redrive policy moves it to the DLQ.
+                stats.panicked += 1;
+                metrics.record(MetricEvent::Panicked);
+                tracing::error!(error = %e, "a message handler panicked; the message will be redelivered");
+            }
+        }
+    }
+}
+
+async fn queue_url_of(cx: &StageCx, name: &str) -> Result<String, intake_aws::AwsError> {
+    let out = cx
+        .aws
+        .sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            intake_aws::error::classify(
+                &cx.aws.endpoint,
+                "GetQueueUrl",
+                &format!("queue {name} (run `intake provision` first)"),
+                e,
+            )
+        })?;
+    Ok(out.queue_url.unwrap_or_default())
+}

@@ -1,0 +1,240 @@
+//! The validate stage on S3: HEAD and a ranged GET of the first bytes of the exact uploaded
+//! version, [`judge`](crate::judge::judge) them, and move rejected objects to the quarantine
+//! bucket (version-pinned copy that keeps the metadata, tagged with the reason; then the
+//! version is deleted from uploads). Passed objects stay where they are for the scan stage.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
+use intake_core::names::BucketRole;
+use intake_core::s3_key::encode_copy_source_key;
+use intake_core::state_machine::StageKind;
+use intake_core::{ObjectRef, PipelineConfig, StageError};
+use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
+
+use crate::judge::{HEAD_BYTES, Rules, Upload, Verdict, judge};
+
+/// Tags on a quarantined object: why, which stage, and which upload version it was.
+pub const REASON_TAG: &str = "intake-reason";
+pub const STAGE_TAG: &str = "intake-stage";
+pub const SOURCE_VERSION_TAG: &str = "intake-source-version";
+
+pub struct Validate {
+    rules: Rules,
+}
+
+impl Validate {
+    pub fn new(config: &PipelineConfig) -> Self {
+        Validate {
+            rules: Rules::from_config(config),
+        }
+    }
+}
+
+fn is_not_found<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    // HEAD answers carry no body, so a missing object is known by its status alone.
+    matches!(e.code(), Some("NotFound" | "NoSuchKey" | "NoSuchVersion"))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    cx: &StageCx,
+    operation: &'static str,
+    object: &ObjectRef,
+    e: SdkError<E, R>,
+) -> StageError {
+    let err = intake_aws::error::classify(&cx.aws.endpoint, operation, &object.to_string(), e);
+    StageError::retryable(
+        "s3_unavailable",
+        format!("{err}; the message will be retried"),
+    )
+}
+
+impl Stage for Validate {
+    const KIND: StageKind = StageKind::Validate;
+
+    async fn process(&self, cx: &StageCx, input: &StageInput) -> Result<StageOutput, StageError> {
+        let object = &input.location;
+        let s3 = &cx.aws.s3;
+        let head = s3
+            .head_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .send()
+            .await;
+        let head = match head {
+            Ok(head) => head,
+            Err(e) if is_not_found(&e) => return already_quarantined(cx, object).await,
+            Err(e) => return Err(s3_error(cx, "HeadObject", object, e)),
+        };
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        let mut first_bytes = Vec::new();
+        if size > 0 {
+            let got = s3
+                .get_object()
+                .bucket(&object.bucket)
+                .key(&object.key)
+                .set_version_id(object.version_id.clone())
+                .range(format!("bytes=0-{}", HEAD_BYTES - 1))
+                .send()
+                .await
+                .map_err(|e| s3_error(cx, "GetObject", object, e))?;
+            first_bytes = got
+                .body
+                .collect()
+                .await
+                .map_err(|e| {
+                    StageError::retryable(
+                        "s3_unavailable",
+                        format!("{object}: reading the first bytes failed: {e}"),
+                    )
+                })?
+                .to_vec();
+            first_bytes.truncate(HEAD_BYTES);
+        }
+        let upload = Upload {
+            key: &object.key,
+            size,
+            declared_type: head.content_type(),
+            head: &first_bytes,
+        };
+        match judge(&self.rules, &upload) {
+            Verdict::Passed {
+                detected_type,
+                class,
+                tenant,
+                user,
+                ..
+            } => Ok(StageOutput {
+                outcome: "passed".into(),
+                detected_type: Some(detected_type),
+                class: Some(class),
+                tenant: Some(tenant),
+                user,
+                bytes: size,
+                ..Default::default()
+            }),
+            Verdict::Rejected {
+                code,
+                detail,
+                detected_type,
+            } => {
+                let location = quarantine(cx, object, code.as_str()).await?;
+                let parts =
+                    intake_core::key_template::parse_key(&self.rules.key_template, &object.key);
+                Ok(StageOutput {
+                    outcome: "rejected".into(),
+                    code: Some(code.as_str().into()),
+                    detail: Some(detail),
+                    detected_type,
+                    tenant: parts.as_ref().map(|p| p.tenant.clone()),
+                    user: parts.and_then(|p| p.user),
+                    location: Some(location),
+                    bytes: size,
+                    ..Default::default()
+                })
+            }
+        }
+    }
+}
+
+/// Copy the exact version into quarantine with the reason in tags, then delete that version
+/// from uploads. Both steps are idempotent, so a crash between them is finished by the retry.
+async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<ObjectRef, StageError> {
+    let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine).to_owned();
+    let mut source = format!("{}/{}", object.bucket, encode_copy_source_key(&object.key));
+    if let Some(v) = &object.version_id {
+        source.push_str(&format!("?versionId={v}"));
+    }
+    let tagging = format!(
+        "{REASON_TAG}={code}&{STAGE_TAG}=validate&{SOURCE_VERSION_TAG}={}",
+        encode_copy_source_key(object.version_token())
+    );
+    let copied = cx
+        .aws
+        .s3
+        .copy_object()
+        .bucket(&quarantine_bucket)
+        .key(&object.key)
+        .copy_source(source)
+        .metadata_directive(MetadataDirective::Copy)
+        .tagging_directive(TaggingDirective::Replace)
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(|e| s3_error(cx, "CopyObject", object, e))?;
+    cx.aws
+        .s3
+        .delete_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| s3_error(cx, "DeleteObject", object, e))?;
+    Ok(ObjectRef {
+        bucket: quarantine_bucket,
+        key: object.key.clone(),
+        version_id: copied.version_id().map(str::to_owned),
+        etag: copied
+            .copy_object_result()
+            .and_then(|r| r.e_tag())
+            .map(str::to_owned),
+        size: object.size,
+        tenant: None,
+        user: None,
+        sequencer: None,
+    })
+}
+
+/// The upload version is gone. If this stage quarantined it (a crash after the delete, before
+/// the ledger recorded it), report that again; otherwise the object vanished under us.
+async fn already_quarantined(cx: &StageCx, object: &ObjectRef) -> Result<StageOutput, StageError> {
+    let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine);
+    if let Ok(tags) = cx
+        .aws
+        .s3
+        .get_object_tagging()
+        .bucket(quarantine_bucket)
+        .key(&object.key)
+        .send()
+        .await
+    {
+        let tag = |name: &str| {
+            tags.tag_set()
+                .iter()
+                .find(|t| t.key() == name)
+                .map(|t| t.value().to_owned())
+        };
+        if tag(SOURCE_VERSION_TAG).as_deref() == Some(object.version_token())
+            && let Some(code) = tag(REASON_TAG)
+        {
+            return Ok(StageOutput {
+                outcome: "rejected".into(),
+                code: Some(code),
+                detail: Some(format!(
+                    "{object} was already moved to quarantine by an earlier attempt"
+                )),
+                location: Some(ObjectRef {
+                    bucket: quarantine_bucket.to_owned(),
+                    key: object.key.clone(),
+                    version_id: tags.version_id().map(str::to_owned),
+                    etag: None,
+                    size: object.size,
+                    tenant: None,
+                    user: None,
+                    sequencer: None,
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    Err(StageError::permanent(
+        "object_gone",
+        format!(
+            "{object} no longer exists in the uploads bucket (deleted before validation); nothing to validate"
+        ),
+    ))
+}

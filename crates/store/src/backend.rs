@@ -1,0 +1,169 @@
+//! Opening the ledger database named by a URL: which backend it is, the SQLite settings
+//! Intake relies on, and running that backend's migrations.
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+
+use crate::error::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a ledger. The SQL is shared; only DDL and transaction start differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        let unsupported = |reason| StoreError::UnsupportedUrl {
+            url: redact(url),
+            reason,
+        };
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .ok_or_else(|| unsupported("it has no scheme"))?;
+        match scheme.as_str() {
+            "sqlite" if url.contains(":memory:") || url.contains("mode=memory") => Err(
+                // Each pooled connection would open its own empty database, so claims
+                // made on one connection would be invisible to the next.
+                unsupported("an in-memory SQLite database is not shared between connections"),
+            ),
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(unsupported("the scheme is neither sqlite nor postgres")),
+        }
+    }
+
+    /// The statement that opens a write transaction.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            // A deferred SQLite transaction that reads before it writes cannot wait for
+            // the write lock (SQLITE_BUSY at once, busy_timeout notwithstanding); taking
+            // the lock up front makes concurrent writers queue instead of fail.
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// Connects, configures and migrates. The pool is ready for the ledger's queries.
+pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreError> {
+    sqlx::any::install_default_drivers();
+    let shown = redact(url);
+    let connect_url = match backend {
+        Backend::Sqlite => with_create_if_missing(url),
+        Backend::Postgres => url.to_owned(),
+    };
+    // SQLite connections already wait up to 5 s for a busy database (sqlx's default
+    // busy_timeout), which is what Intake wants; it cannot be set through an Any URL.
+    let pool = AnyPoolOptions::new()
+        .connect(&connect_url)
+        .await
+        .map_err(|source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        })?;
+    if backend == Backend::Sqlite {
+        // WAL lets readers (`intake status`) run beside the one writer. The setting is
+        // stored in the file, so once is enough. synchronous stays FULL: a worker deletes
+        // its message once the ledger says the result is durable.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+    }
+    let migrator = match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    migrator
+        .run(&pool)
+        .await
+        .map_err(|source| StoreError::Migrate { url: shown, source })?;
+    Ok(pool)
+}
+
+/// A SQLite URL that creates the file when it is missing, unless the caller chose a mode.
+fn with_create_if_missing(url: &str) -> String {
+    match url.split_once('?') {
+        Some((_, query)) if query.split('&').any(|p| p.starts_with("mode=")) => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    }
+}
+
+/// The URL with any password replaced, fit for error messages and logs.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_select_the_backend() {
+        assert_eq!(Backend::from_url("sqlite://a.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::from_url("sqlite:a.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
+        for bad in ["mysql://h/db", "intake.db", "sqlite::memory:"] {
+            let err = Backend::from_url(bad).unwrap_err();
+            assert_eq!(err.code(), "ledger_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_a_mode_is_given() {
+        assert_eq!(
+            with_create_if_missing("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            with_create_if_missing("sqlite://a.db?cache=private"),
+            "sqlite://a.db?cache=private&mode=rwc"
+        );
+        assert_eq!(
+            with_create_if_missing("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://intake:s3cret@db:5432/intake?sslmode=require"),
+            "postgres://intake:***@db:5432/intake?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://intake@db/intake"),
+            "postgres://intake@db/intake"
+        );
+        assert_eq!(redact("sqlite://intake.db"), "sqlite://intake.db");
+    }
+}

@@ -1,0 +1,104 @@
+//! Reading back what happened to an object: every version's current state and its
+//! transitions in the order they were recorded, for `intake status`.
+
+use std::collections::HashMap;
+
+use crate::error::{StoreError, query_failed};
+use crate::ledger::{Ledger, attempt, get};
+use crate::types::VersionKey;
+
+/// One version of an object, where it is now and how it got there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionHistory {
+    pub version: String,
+    /// The next stage to run, or a terminal state; the first stage while it is running,
+    /// `stale` for a version only ever seen through an overtaken event.
+    pub state: String,
+    pub updated_ms: i64,
+    /// Oldest first.
+    pub transitions: Vec<Transition>,
+}
+
+/// One recorded step: a completion, a retryable failure ("retry") or a stale event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub stage: String,
+    pub outcome: String,
+    pub code: Option<String>,
+    pub detail: Option<String>,
+    /// The claim's attempt number; 0 for a stale event, which had no claim.
+    pub attempt: u32,
+    /// Empty for a stale event.
+    pub worker: String,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+impl Ledger {
+    /// Current state and full transition history of every version of bucket/key, newest
+    /// version first. "Newest" is the order the ledger first saw the versions: S3
+    /// version ids carry no order of their own.
+    pub async fn history(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<VersionHistory>, StoreError> {
+        // Errors name the object, not one version of it.
+        let target = VersionKey::new(bucket, key, "*");
+        let failed = |action| query_failed(action, &target);
+        let versions = sqlx::query(
+            "SELECT version, state, updated_ms FROM objects
+             WHERE bucket = $1 AND object_key = $2
+             ORDER BY id DESC",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("reading object versions"))?;
+        let mut out = Vec::with_capacity(versions.len());
+        let mut index = HashMap::with_capacity(versions.len());
+        for row in &versions {
+            let version: String = get(row, "version", &target)?;
+            index.insert(version.clone(), out.len());
+            out.push(VersionHistory {
+                version,
+                state: get(row, "state", &target)?,
+                updated_ms: get(row, "updated_ms", &target)?,
+                transitions: Vec::new(),
+            });
+        }
+
+        let transitions = sqlx::query(
+            "SELECT version, stage, outcome, code, detail, attempt, worker, started_ms, finished_ms
+             FROM transitions
+             WHERE bucket = $1 AND object_key = $2
+             ORDER BY id",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("reading transitions"))?;
+        for row in &transitions {
+            let version: String = get(row, "version", &target)?;
+            // Every writer of a transition creates its objects row first, in the same
+            // transaction or before; a missing one would be a transition of a version
+            // we cannot show, so it is skipped rather than invented.
+            let Some(&i) = index.get(&version) else {
+                continue;
+            };
+            out[i].transitions.push(Transition {
+                stage: get(row, "stage", &target)?,
+                outcome: get(row, "outcome", &target)?,
+                code: get(row, "code", &target)?,
+                detail: get(row, "detail", &target)?,
+                attempt: attempt(&target, get(row, "attempt", &target)?)?,
+                worker: get(row, "worker", &target)?,
+                started_ms: get(row, "started_ms", &target)?,
+                finished_ms: get(row, "finished_ms", &target)?,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,34 @@
+//! Intake's state ledger: the durable record that turns at-least-once deliveries into
+//! exactly-once effects. One row per (object version, stage) is claimed by a conditional
+//! write; a stage's result and its outcome message are recorded in one transaction.
+//!
+//! - [`ledger`]: [`Ledger`] — connect, claim ([`Ledger::begin_stage`]), heartbeat,
+//!   complete with the outbox row, release for retry, mark published, count completions.
+//! - [`sequencer`]: dropping S3 events overtaken by a later event for the same key.
+//! - [`history`]: every version's state and transitions, for `intake status`.
+//! - [`types`]: [`VersionKey`] and the answers the ledger gives ([`Begin`],
+//!   [`Completion`], [`Freshness`]).
+//! - [`backend`]: SQLite (default, `sqlite://PATH`) or PostgreSQL (`postgres://...`),
+//!   chosen by URL; settings and migrations per backend.
+//! - [`clock`]: where "now" comes from (a manual clock in tests).
+//! - [`error`]: the one error type, [`StoreError`], with a fixed `code()` per failure.
+//!
+//! Both backends run the same SQL through `sqlx::AnyPool`: `$N` placeholders (SQLite
+//! takes them as numbered parameters), BIGINT epoch milliseconds, TEXT ids, and
+//! `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE` for claims.
+
+pub mod backend;
+pub mod clock;
+pub mod error;
+pub mod history;
+pub mod ledger;
+pub mod sequencer;
+pub mod types;
+
+pub use backend::Backend;
+pub use clock::{Clock, ManualClock};
+pub use error::StoreError;
+pub use history::{Transition, VersionHistory};
+pub use ledger::Ledger;
+pub use sequencer::{EVENT_STAGE, STALE_STATE};
+pub use types::{Begin, Completion, Freshness, StageResult, VersionKey};

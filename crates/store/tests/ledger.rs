@@ -1,0 +1,498 @@
+//! The ledger's guarantees, checked against a real database: claims are exclusive,
+//! completed stages are never redone, lapsed claims are taken over, outcomes wait in the
+//! outbox until published, stale events are recognised, and history reads back in order.
+//!
+//! Every test runs against a SQLite file in a tempdir, and again against PostgreSQL when
+//! `INTAKE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@localhost/postgres`, a role
+//! allowed to create databases) was set when the tests were built.
+
+mod support;
+
+use std::time::Duration;
+
+use intake_store::{Begin, Completion, Freshness, Ledger, STALE_STATE};
+use support::{Fixture, LEASE, START_MS, result, version};
+
+/// Generates one test per backend for each body `async fn name(fx: &Fixture)`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fx = crate::support::Fixture::sqlite().await;
+                    crate::$name(&fx).await;
+                    fx.finish().await;
+                }
+            )*
+        }
+
+        // Only generated when INTAKE_TEST_POSTGRES_URL was set at build time (build.rs
+        // sets the cfg): without a server these tests do not exist, rather than passing
+        // without having checked anything.
+        #[cfg(intake_pg_tests)]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fx = crate::support::Fixture::postgres().await;
+                    crate::$name(&fx).await;
+                    fx.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    claim_complete_then_duplicate_is_already_done,
+    two_joined_claims_have_one_winner,
+    twenty_concurrent_claims_and_completions_have_one_winner,
+    lapsed_lease_is_taken_over_and_the_old_worker_loses,
+    zero_lease_is_expired_at_once,
+    heartbeat_keeps_the_claim,
+    release_then_reclaim,
+    outbox_keeps_the_outcome_until_published,
+    sequencer_marks_overtaken_events_stale,
+    history_lists_newest_version_first_with_ordered_transitions,
+    migrations_are_idempotent_and_data_survives_reconnect,
+);
+
+async fn claim_complete_then_duplicate_is_already_done(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    let begin = l.begin_stage(&v, "validate", "w1", LEASE).await.unwrap();
+    assert_eq!(begin, Begin::Claimed { attempt: 1 });
+    let done = l
+        .complete_stage(&v, "validate", "w1", &result("validate", "passed"), "scan")
+        .await
+        .unwrap();
+    assert_eq!(done, Completion::Recorded);
+
+    for worker in ["w2", "w1"] {
+        match l.begin_stage(&v, "validate", worker, LEASE).await.unwrap() {
+            Begin::AlreadyDone { outcome, .. } => assert_eq!(outcome, "passed"),
+            other => panic!("duplicate for {worker} must be AlreadyDone, got {other:?}"),
+        }
+    }
+    // A second completion by the original worker (e.g. a retried call) changes nothing.
+    let again = l
+        .complete_stage(&v, "validate", "w1", &result("validate", "passed"), "scan")
+        .await
+        .unwrap();
+    assert_eq!(again, Completion::LostClaim);
+    assert_eq!(l.completions(&v, "validate").await.unwrap(), 1);
+    // Another stage of the same version, and the same stage of another version, are free.
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w2", LEASE).await.unwrap(),
+        Begin::Claimed { attempt: 1 }
+    );
+    assert_eq!(
+        l.begin_stage(&version("v2"), "validate", "w2", LEASE)
+            .await
+            .unwrap(),
+        Begin::Claimed { attempt: 1 }
+    );
+}
+
+async fn two_joined_claims_have_one_winner(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    let (a, b) = tokio::join!(
+        l.begin_stage(&v, "scan", "wa", LEASE),
+        l.begin_stage(&v, "scan", "wb", LEASE),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let until_ms = START_MS + LEASE.as_millis() as i64;
+    match (&a, &b) {
+        (
+            Begin::Claimed { attempt: 1 },
+            Begin::HeldElsewhere {
+                worker,
+                until_ms: u,
+            },
+        ) => {
+            assert_eq!((worker.as_str(), *u), ("wa", until_ms));
+        }
+        (
+            Begin::HeldElsewhere {
+                worker,
+                until_ms: u,
+            },
+            Begin::Claimed { attempt: 1 },
+        ) => {
+            assert_eq!((worker.as_str(), *u), ("wb", until_ms));
+        }
+        other => panic!("exactly one claim must win, got {other:?}"),
+    }
+}
+
+async fn twenty_concurrent_claims_and_completions_have_one_winner(fx: &Fixture) {
+    let v = version("v1");
+    let claims: Vec<_> = (0..20)
+        .map(|i| {
+            let (l, v) = (fx.ledger.clone(), v.clone());
+            tokio::spawn(async move {
+                let worker = format!("w{i}");
+                let begin = l.begin_stage(&v, "scan", &worker, LEASE).await.unwrap();
+                (worker, begin)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in claims {
+        let (worker, begin) = task.await.unwrap();
+        match begin {
+            Begin::Claimed { attempt } => {
+                assert_eq!(attempt, 1);
+                winners.push(worker);
+            }
+            Begin::HeldElsewhere { .. } => {}
+            other => panic!("{worker}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+
+    // Every worker now tries to complete at once; only the holder's result counts.
+    let completions: Vec<_> = (0..20)
+        .map(|i| {
+            let (l, v) = (fx.ledger.clone(), v.clone());
+            tokio::spawn(async move {
+                let worker = format!("w{i}");
+                let r = result("scan", "clean");
+                let done = l.complete_stage(&v, "scan", &worker, &r, "thumbnail").await;
+                (worker, done.unwrap())
+            })
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for task in completions {
+        let (worker, done) = task.await.unwrap();
+        if done == Completion::Recorded {
+            recorded.push(worker);
+        }
+    }
+    assert_eq!(recorded, winners);
+    assert_eq!(fx.ledger.completions(&v, "scan").await.unwrap(), 1);
+}
+
+async fn lapsed_lease_is_taken_over_and_the_old_worker_loses(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    assert_eq!(
+        l.begin_stage(&v, "scan", "old", LEASE).await.unwrap(),
+        Begin::Claimed { attempt: 1 }
+    );
+    fx.clock.advance(LEASE - Duration::from_millis(1));
+    assert!(matches!(
+        l.begin_stage(&v, "scan", "new", LEASE).await.unwrap(),
+        Begin::HeldElsewhere { worker, .. } if worker == "old"
+    ));
+    fx.clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        l.begin_stage(&v, "scan", "new", LEASE).await.unwrap(),
+        Begin::Claimed { attempt: 2 }
+    );
+
+    assert!(!l.extend_lease(&v, "scan", "old", LEASE).await.unwrap());
+    let old = l
+        .complete_stage(
+            &v,
+            "scan",
+            "old",
+            &result("scan", "infected"),
+            "quarantined",
+        )
+        .await
+        .unwrap();
+    assert_eq!(old, Completion::LostClaim);
+    let new = l
+        .complete_stage(&v, "scan", "new", &result("scan", "clean"), "thumbnail")
+        .await
+        .unwrap();
+    assert_eq!(new, Completion::Recorded);
+    assert_eq!(l.completions(&v, "scan").await.unwrap(), 1);
+
+    let history = l.history(&v.bucket, &v.key).await.unwrap();
+    assert_eq!(history[0].state, "thumbnail");
+    let t = &history[0].transitions;
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(
+        (t[0].outcome.as_str(), t[0].worker.as_str(), t[0].attempt),
+        ("clean", "new", 2)
+    );
+}
+
+async fn zero_lease_is_expired_at_once(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w1", Duration::ZERO)
+            .await
+            .unwrap(),
+        Begin::Claimed { attempt: 1 }
+    );
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w2", Duration::ZERO)
+            .await
+            .unwrap(),
+        Begin::Claimed { attempt: 2 }
+    );
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w3", LEASE).await.unwrap(),
+        Begin::Claimed { attempt: 3 }
+    );
+}
+
+async fn heartbeat_keeps_the_claim(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    l.begin_stage(&v, "scan", "w1", LEASE).await.unwrap();
+    fx.clock.advance(Duration::from_secs(20));
+    assert!(l.extend_lease(&v, "scan", "w1", LEASE).await.unwrap());
+    fx.clock.advance(Duration::from_secs(20));
+    // 40 s after the claim, beyond the original lease but within the extended one.
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w2", LEASE).await.unwrap(),
+        Begin::HeldElsewhere {
+            worker: "w1".into(),
+            until_ms: START_MS + 50_000
+        }
+    );
+    assert!(!l.extend_lease(&v, "scan", "w2", LEASE).await.unwrap());
+    // A lapsed lease that nobody took over is still the holder's to extend.
+    fx.clock.advance(Duration::from_secs(60));
+    assert!(l.extend_lease(&v, "scan", "w1", LEASE).await.unwrap());
+    assert!(matches!(
+        l.begin_stage(&v, "scan", "w2", LEASE).await.unwrap(),
+        Begin::HeldElsewhere { .. }
+    ));
+}
+
+async fn release_then_reclaim(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    l.begin_stage(&v, "scan", "w1", LEASE).await.unwrap();
+    fx.clock.advance(Duration::from_secs(2));
+    let released = l
+        .release_stage(&v, "scan", "w1", "clamd_unreachable", "connection refused")
+        .await
+        .unwrap();
+    assert!(released);
+    // The lease had 28 s left, but a released claim is free at once.
+    assert_eq!(
+        l.begin_stage(&v, "scan", "w2", LEASE).await.unwrap(),
+        Begin::Claimed { attempt: 2 }
+    );
+    assert!(!l.release_stage(&v, "scan", "w1", "late", "").await.unwrap());
+    let late = l
+        .complete_stage(&v, "scan", "w1", &result("scan", "clean"), "thumbnail")
+        .await
+        .unwrap();
+    assert_eq!(late, Completion::LostClaim);
+    assert_eq!(l.completions(&v, "scan").await.unwrap(), 0);
+
+    let history = l.history(&v.bucket, &v.key).await.unwrap();
+    assert_eq!(
+        history[0].state, "scan",
+        "a release leaves the state where it was"
+    );
+    let t = &history[0].transitions;
+    assert_eq!(t.len(), 1, "only w1's release is recorded: {t:?}");
+    assert_eq!(t[0].stage, "scan");
+    assert_eq!(t[0].outcome, "retry");
+    assert_eq!(t[0].code.as_deref(), Some("clamd_unreachable"));
+    assert_eq!(t[0].detail.as_deref(), Some("connection refused"));
+    assert_eq!((t[0].attempt, t[0].worker.as_str()), (1, "w1"));
+    assert_eq!(
+        (t[0].started_ms, t[0].finished_ms),
+        (START_MS, START_MS + 2_000)
+    );
+}
+
+async fn outbox_keeps_the_outcome_until_published(fx: &Fixture) {
+    let l = &fx.ledger;
+    let v = version("v1");
+    let r = result("validate", "passed");
+    l.begin_stage(&v, "validate", "w1", LEASE).await.unwrap();
+    l.complete_stage(&v, "validate", "w1", &r, "scan")
+        .await
+        .unwrap();
+    // The worker died before publishing: the redelivery must publish for it.
+    assert_eq!(
+        l.begin_stage(&v, "validate", "w2", LEASE).await.unwrap(),
+        Begin::AlreadyDone {
+            outcome: "passed".into(),
+            unpublished_outcome: Some(r.outcome_json.clone()),
+        }
+    );
+    l.mark_published(&v, "validate").await.unwrap();
+    l.mark_published(&v, "validate").await.unwrap();
+    assert_eq!(
+        l.begin_stage(&v, "validate", "w3", LEASE).await.unwrap(),
+        Begin::AlreadyDone {
+            outcome: "passed".into(),
+            unpublished_outcome: None,
+        }
+    );
+    let err = l.mark_published(&v, "scan").await.unwrap_err();
+    assert_eq!(err.code(), "no_outcome", "{err}");
+}
+
+async fn sequencer_marks_overtaken_events_stale(fx: &Fixture) {
+    let l = &fx.ledger;
+    let (v1, v2, v3) = (version("v1"), version("v2"), version("v3"));
+    assert_eq!(
+        l.observe_sequencer(&v1, "0055B13C3E1A3A1B05")
+            .await
+            .unwrap(),
+        Freshness::Fresh
+    );
+    // Shorter string, greater value once both are zero-padded.
+    assert_eq!(
+        l.observe_sequencer(&v2, "55b13c3e1a3a1b06").await.unwrap(),
+        Freshness::Fresh
+    );
+    let stale = Freshness::Stale {
+        newer: "55b13c3e1a3a1b06".into(),
+        newer_version: "v2".into(),
+    };
+    assert_eq!(
+        l.observe_sequencer(&v1, "0055B13C3E1A3A1B05")
+            .await
+            .unwrap(),
+        stale
+    );
+    // Longer string, smaller value.
+    assert_eq!(
+        l.observe_sequencer(&v3, "00000055B13C3E1A3A1B04")
+            .await
+            .unwrap(),
+        stale
+    );
+    // A redelivery of the newest event is not stale (not strictly greater).
+    assert_eq!(
+        l.observe_sequencer(&v2, "0055B13C3E1A3A1B06")
+            .await
+            .unwrap(),
+        Freshness::Fresh
+    );
+    // Longer and greater: "100..." beats "FF...".
+    assert_eq!(
+        l.observe_sequencer(&v3, "10000000000000000").await.unwrap(),
+        Freshness::Fresh
+    );
+
+    // Other keys have their own order.
+    let other = intake_store::VersionKey::new("uploads", "other.jpg", "v9");
+    assert_eq!(
+        l.observe_sequencer(&other, "01").await.unwrap(),
+        Freshness::Fresh
+    );
+
+    let err = l.observe_sequencer(&v1, "not-hex").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_sequencer", "{err}");
+
+    let history = l.history(&v1.bucket, &v1.key).await.unwrap();
+    let by_version = |name: &str| history.iter().find(|h| h.version == name).unwrap();
+    assert_eq!(by_version("v1").state, STALE_STATE);
+    let stale_v1 = &by_version("v1").transitions;
+    assert_eq!(stale_v1.len(), 1);
+    assert_eq!(stale_v1[0].stage, intake_store::EVENT_STAGE);
+    assert_eq!(stale_v1[0].outcome, "stale");
+    assert_eq!(stale_v1[0].code.as_deref(), Some("stale_event"));
+    assert_eq!(by_version("v3").transitions.len(), 1);
+    assert!(
+        history.iter().all(|h| h.version != "v2"),
+        "fresh events add no version"
+    );
+}
+
+async fn history_lists_newest_version_first_with_ordered_transitions(fx: &Fixture) {
+    let l = &fx.ledger;
+    let (v1, v2) = (version("v1"), version("v2"));
+    assert!(l.history(&v1.bucket, &v1.key).await.unwrap().is_empty());
+
+    l.begin_stage(&v1, "validate", "w1", LEASE).await.unwrap();
+    l.complete_stage(&v1, "validate", "w1", &result("validate", "passed"), "scan")
+        .await
+        .unwrap();
+    l.begin_stage(&v1, "scan", "w1", LEASE).await.unwrap();
+    fx.clock.advance(Duration::from_secs(1));
+    l.release_stage(&v1, "scan", "w1", "clamd_unreachable", "timeout")
+        .await
+        .unwrap();
+    l.begin_stage(&v2, "validate", "w2", LEASE).await.unwrap();
+    l.begin_stage(&v1, "scan", "w2", LEASE).await.unwrap();
+    let mut infected = result("scan", "infected");
+    infected.code = Some("infected".into());
+    infected.detail = Some("Eicar-Signature".into());
+    fx.clock.advance(Duration::from_secs(1));
+    l.complete_stage(&v1, "scan", "w2", &infected, "quarantined")
+        .await
+        .unwrap();
+    // Another key must not appear.
+    let elsewhere = intake_store::VersionKey::new("uploads", "other.jpg", "v1");
+    l.begin_stage(&elsewhere, "validate", "w3", LEASE)
+        .await
+        .unwrap();
+
+    let history = l.history(&v1.bucket, &v1.key).await.unwrap();
+    let versions: Vec<_> = history.iter().map(|h| h.version.as_str()).collect();
+    assert_eq!(versions, ["v2", "v1"]);
+    assert_eq!(history[0].state, "validate");
+    assert!(history[0].transitions.is_empty());
+    assert_eq!(history[1].state, "quarantined");
+    assert_eq!(history[1].updated_ms, START_MS + 2_000);
+    let steps: Vec<_> = history[1]
+        .transitions
+        .iter()
+        .map(|t| {
+            (
+                t.stage.as_str(),
+                t.outcome.as_str(),
+                t.attempt,
+                t.worker.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("validate", "passed", 1, "w1"),
+            ("scan", "retry", 1, "w1"),
+            ("scan", "infected", 2, "w2"),
+        ]
+    );
+    let last = &history[1].transitions[2];
+    assert_eq!(last.code.as_deref(), Some("infected"));
+    assert_eq!(last.detail.as_deref(), Some("Eicar-Signature"));
+    assert_eq!(
+        (last.started_ms, last.finished_ms),
+        (START_MS, START_MS + 10)
+    );
+}
+
+async fn migrations_are_idempotent_and_data_survives_reconnect(fx: &Fixture) {
+    let v = version("v1");
+    fx.ledger
+        .begin_stage(&v, "validate", "w1", LEASE)
+        .await
+        .unwrap();
+    fx.ledger
+        .complete_stage(&v, "validate", "w1", &result("validate", "passed"), "scan")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let again: Ledger = fx.reconnect().await;
+        assert!(matches!(
+            again
+                .begin_stage(&v, "validate", "w2", LEASE)
+                .await
+                .unwrap(),
+            Begin::AlreadyDone { .. }
+        ));
+        assert_eq!(again.completions(&v, "validate").await.unwrap(), 1);
+        again.close().await;
+    }
+}
