@@ -157,8 +157,20 @@ async fn process_one<S: Stage>(
             unpublished_outcome: Some(json),
             ..
         } => {
-            // The worker that did the work died between recording and publishing.
-            let attributes = serde_json::from_str::<OutcomeMessage>(&json)
+            let recorded = serde_json::from_str::<OutcomeMessage>(&json).ok();
+            // Recorded but not yet published: either the worker that did the work is
+            // publishing right now, or it died in between. Give it its visibility period
+            // before publishing on its behalf, or both would publish.
+            let finished_ms = recorded.as_ref().map_or(0, |o| o.timings.finished_ms);
+            if now_ms() - finished_ms < shared.visibility.as_millis() as i64 {
+                return Err(Failure::Retry {
+                    code: "publish_pending".into(),
+                    detail: format!(
+                        "{version}: {stage} is done and its outcome is being published by another delivery"
+                    ),
+                });
+            }
+            let attributes = recorded
                 .map(|o| {
                     o.attributes()
                         .into_iter()

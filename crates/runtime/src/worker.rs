@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,55 +142,47 @@ impl<S: Stage> Worker<S> {
         tokio::pin!(shutdown);
         tracing::info!(stage = %kind, queue = %shared.queue_name, concurrency = self.settings.concurrency, worker = %shared.worker_id, "worker started");
 
+        // A receive in flight is never dropped: SQS may already have handed it messages,
+        // which would then stay invisible for a whole visibility timeout. So the pending
+        // receive lives across loop turns and is awaited even during shutdown.
+        let mut pending: Option<Pin<Box<dyn Future<Output = Received> + Send>>> = None;
         loop {
             let free = permits.available_permits().min(10);
-            if free == 0 {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    Some(joined) = tasks.join_next_with_id() => settle(joined, &mut in_flight, &mut stats, &shared.metrics),
-                }
-                continue;
+            if pending.is_none() && free > 0 {
+                pending = Some(Box::pin(receive(shared.clone(), free as i32, wait_secs)));
             }
-            let receive = shared
-                .cx
-                .aws
-                .sqs
-                .receive_message()
-                .queue_url(&shared.queue_url)
-                .max_number_of_messages(free as i32)
-                .wait_time_seconds(wait_secs)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send();
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     settle(joined, &mut in_flight, &mut stats, &shared.metrics);
                 }
-                received = receive => match received {
-                    Ok(out) => {
-                        receive_errors = 0;
-                        for message in out.messages.unwrap_or_default() {
-                            stats.received += 1;
-                            let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
-                            let (task_shared, task_message) = (shared.clone(), message.clone());
-                            let handle = tasks.spawn(async move {
-                                let _permit = permit;
-                                handle(&task_shared, &task_message).await
-                            });
-                            in_flight.insert(handle.id(), message);
+                received = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                    pending = None;
+                    match received {
+                        Ok(messages) => {
+                            receive_errors = 0;
+                            for message in messages {
+                                stats.received += 1;
+                                let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
+                                let (task_shared, task_message) = (shared.clone(), message.clone());
+                                let handle = tasks.spawn(async move {
+                                    let _permit = permit;
+                                    handle(&task_shared, &task_message).await
+                                });
+                                in_flight.insert(handle.id(), message);
+                            }
+                        }
+                        Err(e) => {
+                            receive_errors += 1;
+                            let pause = shared.backoff.delay_random(receive_errors.min(5));
+                            tracing::warn!(stage = %kind, error = %e, pause_secs = pause.as_secs(), "receive failed; retrying");
+                            tokio::select! {
+                                _ = &mut shutdown => break,
+                                _ = tokio::time::sleep(pause) => {}
+                            }
                         }
                     }
-                    Err(e) => {
-                        receive_errors += 1;
-                        let pause = shared.backoff.delay_random(receive_errors.min(5));
-                        tracing::warn!(stage = %kind, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), pause_secs = pause.as_secs(), "receive failed; retrying");
-                        tokio::select! {
-                            _ = &mut shutdown => break,
-                            _ = tokio::time::sleep(pause) => {}
-                        }
-                    }
-                },
+                }
             }
         }
 
@@ -197,12 +190,23 @@ impl<S: Stage> Worker<S> {
         let grace = tokio::time::sleep(self.settings.shutdown_grace);
         tokio::pin!(grace);
         loop {
+            if tasks.is_empty() && pending.is_none() {
+                break;
+            }
             tokio::select! {
                 _ = &mut grace => break,
-                joined = tasks.join_next_with_id() => match joined {
-                    Some(joined) => settle(joined, &mut in_flight, &mut stats, &shared.metrics),
-                    None => break,
-                },
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    settle(joined, &mut in_flight, &mut stats, &shared.metrics);
+                }
+                received = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                    pending = None;
+                    // Received after shutdown began: hand straight back to the queue.
+                    for message in received.unwrap_or_default() {
+                        stats.received += 1;
+                        set_visibility(&shared.cx.aws, &shared.queue_url, &message, Duration::ZERO).await;
+                        stats.released += 1;
+                    }
+                }
             }
         }
         tasks.abort_all();
@@ -214,6 +218,25 @@ impl<S: Stage> Worker<S> {
         tracing::info!(stage = %kind, ?stats, "worker stopped");
         stats
     }
+}
+
+type Received = Result<Vec<Message>, String>;
+
+async fn receive<S: Stage>(shared: Arc<Shared<S>>, max: i32, wait_secs: i32) -> Received {
+    shared
+        .cx
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&shared.queue_url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .map(|out| out.messages.unwrap_or_default())
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
 }
 
 fn settle(
