@@ -22,7 +22,14 @@ async fn a_png_passes_and_an_executable_named_png_is_quarantined() {
     let evil = key("tenant-a", "cat.png");
     let good_version = p.upload(&good, png(), "image/png").await;
     let evil_version = p.upload(&evil, elf(), "image/png").await;
-    let worker = p.spawn_worker(Validate::new(&p.config), "w1").await;
+    // This worker also sends its metrics, to LocalStack's CloudWatch.
+    let settings = intake_runtime::WorkerSettings {
+        metrics: true,
+        ..p.settings("w1")
+    };
+    let worker = p
+        .spawn_worker_with(Validate::new(&p.config), settings)
+        .await;
 
     let outcomes = p.outcomes(2).await;
     let stats = worker.stop().await;
@@ -131,6 +138,30 @@ async fn a_png_passes_and_an_executable_named_png_is_quarantined() {
         .unwrap();
     assert_eq!(history[0].state, "scan", "passed routes to scan");
     assert_eq!(stats.deleted, stats.received, "{stats:?}");
+
+    // Metrics were flushed when the worker stopped; dimensions are bounded names only.
+    let metrics = support::eventually_metrics(&p, "processed").await;
+    for m in &metrics {
+        let dims: Vec<&str> = m.dimensions().iter().filter_map(|d| d.name()).collect();
+        assert!(
+            dims.iter()
+                .all(|d| ["pipeline", "stage", "outcome", "code"].contains(d)),
+            "{dims:?}"
+        );
+    }
+    let outcomes: Vec<&str> = metrics
+        .iter()
+        .flat_map(|m| {
+            m.dimensions()
+                .iter()
+                .filter(|d| d.name() == Some("outcome"))
+                .filter_map(|d| d.value())
+        })
+        .collect();
+    assert!(
+        outcomes.contains(&"passed") && outcomes.contains(&"rejected"),
+        "{outcomes:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

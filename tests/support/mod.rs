@@ -138,14 +138,18 @@ impl Pipeline {
     }
 
     pub async fn spawn_worker<S: Stage>(&self, stage: S, worker_id: &str) -> RunningWorker {
-        let worker = Worker::new(
-            stage,
-            self.cx(),
-            self.ledger.clone(),
-            self.settings(worker_id),
-        )
-        .await
-        .expect("worker");
+        self.spawn_worker_with(stage, self.settings(worker_id))
+            .await
+    }
+
+    pub async fn spawn_worker_with<S: Stage>(
+        &self,
+        stage: S,
+        settings: WorkerSettings,
+    ) -> RunningWorker {
+        let worker = Worker::new(stage, self.cx(), self.ledger.clone(), settings)
+            .await
+            .expect("worker");
         let (stop, stopped) = oneshot::channel();
         let handle = tokio::spawn(worker.run(async move {
             let _ = stopped.await;
@@ -454,4 +458,39 @@ pub async fn wait_for_empty(p: &Pipeline, url: &str) {
         }
     })
     .await;
+}
+
+/// CloudWatch metrics of this pipeline with the given name, once at least one exists.
+pub async fn eventually_metrics(
+    p: &Pipeline,
+    name: &str,
+) -> Vec<aws_sdk_cloudwatch::types::Metric> {
+    eventually(
+        &format!("metric {name} in CloudWatch"),
+        Duration::from_secs(30),
+        || async {
+            let out = p
+                .aws
+                .cloudwatch
+                .list_metrics()
+                .namespace("Intake")
+                .metric_name(name)
+                .dimensions(
+                    aws_sdk_cloudwatch::types::DimensionFilter::builder()
+                        .name("pipeline")
+                        .value(&p.names.prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let metrics = out.metrics().to_vec();
+            if metrics.is_empty() {
+                Err("none yet".to_owned())
+            } else {
+                Ok(metrics)
+            }
+        },
+    )
+    .await
 }
