@@ -217,8 +217,11 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
     .unwrap()
     .replace("red%20flower", "red%zzflower");
     p.send(&queue, &bad_escape).await;
+    // A well-formed event from a bucket that is not this pipeline's uploads bucket.
+    let foreign = bad_escape.replace("red%zzflower", "red%20flower");
+    p.send(&queue, &foreign).await;
 
-    let dead = p.dlq_messages(StageKind::Validate, 2).await;
+    let dead = p.dlq_messages(StageKind::Validate, 3).await;
     let code_of = |body_part: &str| {
         dead.iter()
             .find(|(body, _)| body.contains(body_part))
@@ -251,6 +254,12 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
         escape.get("intake-source-queue"),
         Some(&p.names.stage(StageKind::Validate).queue)
     );
+    let foreign = code_of("red%20flower");
+    assert_eq!(
+        foreign.get("intake-error-code").map(String::as_str),
+        Some("foreign_bucket"),
+        "{dead:?}"
+    );
 
     // Still running: a good upload goes through.
     p.upload(&key("tenant-a", "after.png"), png(), "image/png")
@@ -258,7 +267,7 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
     let outcomes = p.outcomes(1).await;
     assert_eq!(outcomes[0].outcome, "passed");
     let stats = worker.stop().await;
-    assert_eq!(stats.poisoned, 2, "{stats:?}");
+    assert_eq!(stats.poisoned, 3, "{stats:?}");
     assert_eq!(stats.panicked, 0);
 }
 

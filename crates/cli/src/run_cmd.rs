@@ -50,6 +50,18 @@ pub async fn run(
             kinds
         }
     };
+    let waiting: Vec<&str> = config
+        .stage_kinds()
+        .into_iter()
+        .filter(|k| !IMPLEMENTED.contains(k))
+        .map(|k| k.name())
+        .collect();
+    if !waiting.is_empty() {
+        eprintln!(
+            "intake: note: stages {} are configured but not in this build yet; objects routed to them wait in their queues",
+            waiting.join(", ")
+        );
+    }
     if selected.is_empty() {
         bail_run("no stage to run: none of the configured stages is implemented in this build")?;
     }

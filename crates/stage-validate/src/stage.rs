@@ -56,6 +56,18 @@ impl Stage for Validate {
 
     async fn process(&self, cx: &StageCx, input: &StageInput) -> Result<StageOutput, StageError> {
         let object = &input.location;
+        let uploads = cx.names.bucket(BucketRole::Uploads);
+        if object.bucket != uploads {
+            // Validate deletes what it rejects: never act on a bucket that is not ours.
+            return Err(StageError::poison(
+                "foreign_bucket",
+                format!(
+                    "{object}: event from bucket {}, but this pipeline's uploads bucket is {uploads}; \
+                     check which buckets notify this queue",
+                    object.bucket
+                ),
+            ));
+        }
         let s3 = &cx.aws.s3;
         let head = s3
             .head_object()
