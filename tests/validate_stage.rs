@@ -388,3 +388,57 @@ async fn a_permanent_error_is_published_as_failed_and_the_message_is_gone() {
         .unwrap();
     assert_eq!(history[0].state, "failed");
 }
+
+/// Panics on its first call, then passes.
+struct PanicsOnce {
+    calls: Arc<AtomicU32>,
+}
+
+impl Stage for PanicsOnce {
+    const KIND: StageKind = StageKind::Validate;
+
+    async fn process(&self, _cx: &StageCx, _input: &StageInput) -> Result<StageOutput, StageError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("simulated bug in a stage");
+        }
+        Ok(StageOutput::outcome("passed"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_stage_is_contained_counted_and_the_message_comes_back() {
+    // A short visibility so the message of the panicked task returns quickly.
+    let p =
+        Pipeline::start_with(|t| t + "\n[stages.validate.queue]\nvisibility_timeout_secs = 2\n")
+            .await;
+    let k = key("tenant-a", "panic.png");
+    p.upload(&k, png(), "image/png").await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let worker = p
+        .spawn_worker(
+            PanicsOnce {
+                calls: calls.clone(),
+            },
+            "w1",
+        )
+        .await;
+
+    let outcomes = p.outcomes(1).await;
+    let stats = worker.stop().await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].outcome, "passed");
+    assert_eq!(stats.panicked, 1, "{stats:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // The panicked attempt's claim lapsed and was taken over: attempt 2 completed.
+    let history = p
+        .ledger
+        .history(p.bucket(BucketRole::Uploads), &k)
+        .await
+        .unwrap();
+    let last = history[0].transitions.last().unwrap();
+    assert_eq!(
+        (last.outcome.as_str(), last.attempt),
+        ("passed", 2),
+        "{history:#?}"
+    );
+}

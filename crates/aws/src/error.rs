@@ -125,3 +125,68 @@ impl<'a> CallSite<'a> {
         move |e| classify(self.endpoint, operation, &self.resource, e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+
+    type Err = SdkError<GetBucketPolicyError, HttpResponse>;
+
+    fn service(code: &str, status: u16) -> Err {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("the service said no")
+            .build();
+        let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(GetBucketPolicyError::generic(meta), response)
+    }
+
+    #[test]
+    fn no_answer_is_unreachable_and_names_the_endpoint() {
+        let refused: Err =
+            SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
+        let err = classify("http://127.0.0.1:9", "GetBucketPolicy", "bucket b", refused);
+        assert!(matches!(err, AwsError::Unreachable { .. }), "{err:?}");
+        assert_eq!(err.code(), "unreachable");
+        assert!(
+            err.to_string().contains("http://127.0.0.1:9") && err.to_string().contains("refused"),
+            "{err}"
+        );
+
+        let slow: Err =
+            SdkError::timeout_error(Box::<dyn std::error::Error + Send + Sync>::from("deadline"));
+        assert!(matches!(
+            classify("e", "Op", "r", slow),
+            AwsError::Unreachable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_service_answer_keeps_its_code_operation_and_resource() {
+        let err = classify(
+            "e",
+            "GetBucketPolicy",
+            "bucket b",
+            service("AccessDenied", 403),
+        );
+        assert_eq!(err.code(), "aws_call_failed");
+        let text = err.to_string();
+        assert!(
+            text.contains("GetBucketPolicy on bucket b failed (AccessDenied): the service said no"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn not_found_codes_are_recognised() {
+        let err = service("NoSuchBucketPolicy", 404);
+        assert!(is_code(&err, &["NoSuchBucketPolicy"]));
+        assert!(!is_code(&err, &["NoSuchKey"]));
+        assert_eq!(service_code(&err), Some("NoSuchBucketPolicy"));
+    }
+}

@@ -199,7 +199,9 @@ async fn process_one<S: Stage>(
         }
     }
 
-    let heartbeat = tokio::spawn(heartbeat(
+    // Aborted when dropped, so that a stage that panics (the task unwinds) or is cancelled
+    // at shutdown does not leave a heartbeat keeping its message invisible forever.
+    let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
         shared.cx.aws.clone(),
         shared.queue_url.clone(),
         message.receipt_handle().unwrap_or_default().to_owned(),
@@ -208,11 +210,11 @@ async fn process_one<S: Stage>(
         stage,
         claimant.to_owned(),
         shared.visibility,
-    ));
+    )));
     let started_ms = now_ms();
     let started = Instant::now();
     let result = shared.stage.process(&shared.cx, &input).await;
-    heartbeat.abort();
+    drop(heartbeat);
 
     let output = match result {
         Ok(output) => output,
@@ -362,6 +364,14 @@ where
         },
         worker: shared.worker_id.clone(),
         extra: output.extra.clone(),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

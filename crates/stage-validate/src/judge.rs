@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use intake_core::config::MismatchPolicy;
 use intake_core::key_template::parse_key;
 use intake_core::{ByteSize, PipelineConfig};
 
@@ -41,8 +42,8 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// The rules of a loaded (and so already validated) pipeline, with both consistency
-    /// checks on.
+    /// The rules of a loaded (and so already validated) pipeline; the two consistency
+    /// checks follow `uploads.extension_mismatch` and `uploads.content_type_mismatch`.
     pub fn from_config(config: &PipelineConfig) -> Rules {
         Rules {
             key_template: config.uploads.key_template.clone(),
@@ -51,8 +52,8 @@ impl Rules {
                 .iter()
                 .map(|(name, class)| (name.clone(), class.types.clone(), class.max_size.bytes()))
                 .collect(),
-            check_declared_type: true,
-            check_extension: true,
+            check_declared_type: config.uploads.content_type_mismatch == MismatchPolicy::Reject,
+            check_extension: config.uploads.extension_mismatch == MismatchPolicy::Reject,
         }
     }
 }

@@ -787,3 +787,66 @@ fn only_head_bytes_are_looked_at() {
     head.extend_from_slice(&[0, 0xff, 0]);
     assert_eq!(detect_type(&head).as_deref(), Some("text/plain"));
 }
+
+#[test]
+fn mismatch_policies_come_from_pipeline_toml() {
+    let text = include_str!("../../../pipeline.toml")
+        .replace(
+            "extension_mismatch = \"reject\"",
+            "extension_mismatch = \"ignore\"",
+        )
+        .replace(
+            "content_type_mismatch = \"reject\"",
+            "content_type_mismatch = \"ignore\"",
+        );
+    let config = PipelineConfig::from_toml(&text, "pipeline.toml").expect("valid");
+    let lenient = Rules::from_config(&config);
+    assert!(!lenient.check_extension && !lenient.check_declared_type);
+    let shipped = rules();
+    assert!(shipped.check_extension && shipped.check_declared_type);
+
+    // An executable named .png: a mismatch when checked, otherwise judged by content alone.
+    let evil = key("cat.png");
+    let upload = Upload {
+        key: &evil,
+        size: 64,
+        declared_type: Some("image/png"),
+        head: &elf(),
+    };
+    let code = |rules: &Rules| match judge(rules, &upload) {
+        Verdict::Rejected { code, .. } => Some(code),
+        Verdict::Passed { .. } => None,
+    };
+    assert_eq!(code(&shipped), Some(RejectCode::TypeMismatch));
+    assert_eq!(code(&lenient), Some(RejectCode::TypeNotAllowed));
+
+    // A PNG uploaded as application/pdf passes when declared types are ignored.
+    let png_key = key("photo.png");
+    let mislabelled = Upload {
+        key: &png_key,
+        size: 64,
+        declared_type: Some("application/pdf"),
+        head: &png(),
+    };
+    assert!(matches!(
+        judge(&shipped, &mislabelled),
+        Verdict::Rejected {
+            code: RejectCode::TypeMismatch,
+            ..
+        }
+    ));
+    assert!(matches!(
+        judge(&lenient, &mislabelled),
+        Verdict::Passed { .. }
+    ));
+
+    let bad = include_str!("../../../pipeline.toml").replace(
+        "extension_mismatch = \"reject\"",
+        "extension_mismatch = \"warn\"",
+    );
+    let err = PipelineConfig::from_toml(&bad, "pipeline.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("uploads.extension_mismatch"),
+        "{err}"
+    );
+}

@@ -154,6 +154,12 @@ pub struct UploadsSection {
     pub key_template: String,
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// What validate does when the file name's extension contradicts the detected type.
+    #[serde(default)]
+    pub extension_mismatch: MismatchPolicy,
+    /// What validate does when the declared Content-Type contradicts the detected type.
+    #[serde(default)]
+    pub content_type_mismatch: MismatchPolicy,
 }
 
 impl Default for UploadsSection {
@@ -161,8 +167,19 @@ impl Default for UploadsSection {
         UploadsSection {
             key_template: defaults::key_template(),
             cors_origins: Vec::new(),
+            extension_mismatch: MismatchPolicy::default(),
+            content_type_mismatch: MismatchPolicy::default(),
         }
     }
+}
+
+/// `reject` (the default: the upload is quarantined as `type_mismatch`) or `ignore`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MismatchPolicy {
+    #[default]
+    Reject,
+    Ignore,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
