@@ -258,4 +258,54 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
         duplicated.len()
     );
     assert!(duplicated.is_empty(), "{duplicated:?}");
+
+    // An operator asks where one object is.
+    let (key, version) = versions.iter().next().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args([
+            "--config",
+            &config_arg,
+            "status",
+            &format!("s3://{uploads}/{key}"),
+            "--json",
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let history: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("status --json is JSON");
+    assert_eq!(history[0]["version"], version.as_str());
+    assert_eq!(
+        history[0]["state"], "scan",
+        "passed routes to scan: {history}"
+    );
+    let last = history[0]["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["stage"].as_str(), last["outcome"].as_str()),
+        (Some("validate"), Some("passed")),
+        "{history}"
+    );
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args([
+            "--config",
+            &config_arg,
+            "status",
+            &format!("s3://{uploads}/no/such/key"),
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no record in the ledger"));
 }
