@@ -4,7 +4,9 @@
 //!   `INTAKE_TEST_ENDPOINT` names; AWS clients pointed at it.
 //! - [`names`]: unique (ULID) resource names so tests never share buckets or queues.
 //! - [`wait`]: poll a condition until a deadline, instead of sleeping.
+//! - [`clamd`]: a real clamd with the project's tiny signature database (EICAR, a test marker).
 
+pub mod clamd;
 pub mod localstack;
 pub mod names;
 pub mod wait;
