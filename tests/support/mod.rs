@@ -494,3 +494,65 @@ pub async fn eventually_metrics(
     )
     .await
 }
+
+/// A zip archive with one stored (uncompressed) entry, built by hand so the test controls
+/// every byte.
+pub fn stored_zip(name: &str, content: &[u8]) -> Vec<u8> {
+    let crc = crc32(content);
+    let (size, name_len) = (content.len() as u32, name.len() as u16);
+    let mut zip = Vec::new();
+    let local = [
+        &0x0403_4b50u32.to_le_bytes()[..],
+        &20u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &crc.to_le_bytes(),
+        &size.to_le_bytes(),
+        &size.to_le_bytes(),
+        &name_len.to_le_bytes(),
+        &0u16.to_le_bytes(),
+    ]
+    .concat();
+    zip.extend_from_slice(&local);
+    zip.extend_from_slice(name.as_bytes());
+    zip.extend_from_slice(content);
+    let central_offset = zip.len() as u32;
+    let central = [
+        &0x0201_4b50u32.to_le_bytes()[..],
+        &20u16.to_le_bytes(),
+        &20u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &crc.to_le_bytes(),
+        &size.to_le_bytes(),
+        &size.to_le_bytes(),
+        &name_len.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+    ]
+    .concat();
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(name.as_bytes());
+    let central_len = zip.len() as u32 - central_offset;
+    let end = [
+        &0x0605_4b50u32.to_le_bytes()[..],
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &central_len.to_le_bytes(),
+        &central_offset.to_le_bytes(),
+        &0u16.to_le_bytes(),
+    ]
+    .concat();
+    zip.extend_from_slice(&end);
+    zip
+}

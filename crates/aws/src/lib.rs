@@ -6,11 +6,13 @@
 //!   [`PipelineConfig`](intake_core::PipelineConfig) and apply it, idempotently.
 //! - [`arn`]: ARNs of a pipeline's resources in one account and region.
 //! - [`iam`]: least-privilege IAM policies for the worker and API roles.
+//! - [`objects`]: moving one exact object version between buckets (copy with tags, delete).
 
 pub mod arn;
 pub mod clients;
 pub mod error;
 pub mod iam;
+pub mod objects;
 pub mod provision;
 
 pub use clients::AwsClients;

@@ -8,6 +8,7 @@ use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use intake_runtime::{StageCx, Worker, WorkerSettings};
+use intake_stage_scan::Scan;
 use intake_stage_validate::Validate;
 use intake_store::Ledger;
 use tokio::sync::watch;
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use crate::Failure;
 
 /// Stages this build can run; the others are being built.
-const IMPLEMENTED: [StageKind; 1] = [StageKind::Validate];
+const IMPLEMENTED: [StageKind; 2] = [StageKind::Validate, StageKind::Scan];
 
 pub async fn run(
     config: PipelineConfig,
@@ -41,7 +42,7 @@ pub async fn run(
                 }
                 if !IMPLEMENTED.contains(&kind) {
                     return Err(anyhow::anyhow!(
-                        "stage {kind} is not implemented in this build yet; run --stages validate"
+                        "stage {kind} is not implemented in this build yet; run --stages validate,scan"
                     )
                     .into());
                 }
@@ -92,23 +93,33 @@ pub async fn run(
             metrics,
             ..WorkerSettings::default()
         };
-        let worker = match kind {
-            StageKind::Validate => Worker::new(
-                Validate::new(&cx.config),
-                cx.clone(),
-                ledger.clone(),
-                settings,
-            )
-            .await
-            .map_err(anyhow::Error::from)?,
-            other => unreachable!("{other} filtered out above"),
-        };
         let mut stop = stop_rx.clone();
-        workers.spawn(async move {
-            worker
-                .run(async move { while stop.changed().await.is_ok() && !*stop.borrow() {} })
+        let stopped = async move { while stop.changed().await.is_ok() && !*stop.borrow() {} };
+        match kind {
+            StageKind::Validate => {
+                let worker = Worker::new(
+                    Validate::new(&cx.config),
+                    cx.clone(),
+                    ledger.clone(),
+                    settings,
+                )
                 .await
-        });
+                .map_err(anyhow::Error::from)?;
+                workers.spawn(worker.run(stopped));
+            }
+            StageKind::Scan => {
+                let worker = Worker::new(
+                    Scan::from_config(&cx.config),
+                    cx.clone(),
+                    ledger.clone(),
+                    settings,
+                )
+                .await
+                .map_err(anyhow::Error::from)?;
+                workers.spawn(worker.run(stopped));
+            }
+            other => unreachable!("{other} filtered out above"),
+        }
         eprintln!("intake: {kind} worker running (concurrency {concurrency})");
     }
 

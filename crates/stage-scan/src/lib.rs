@@ -1,9 +1,13 @@
-//! The scan stage (being built). So far:
+//! The scan stage.
 //!
+//! - [`stage`]: [`Scan`], the runtime stage: stream the upload into the scanner, promote
+//!   clean versions to the store bucket, quarantine infected and unscannable ones.
 //! - [`clamd`]: a client for clamd's INSTREAM, PING and VERSION commands over TCP or a unix
 //!   socket, streaming any `AsyncRead` (an S3 GET body) in bounded chunks, never holding
 //!   the object in memory or on disk, and turning clamd's reply into a [`clamd::Verdict`].
 
 pub mod clamd;
+pub mod stage;
 
 pub use clamd::{Clamd, ClamdAddress, ClamdError, Verdict};
+pub use stage::{Scan, Scanner};

@@ -4,9 +4,8 @@
 //! version is deleted from uploads). Passed objects stay where they are for the scan stage.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
+use intake_aws::objects;
 use intake_core::names::BucketRole;
-use intake_core::s3_key::encode_copy_source_key;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
@@ -133,7 +132,15 @@ impl Stage for Validate {
                 detail,
                 detected_type,
             } => {
-                let location = quarantine(cx, object, code.as_str()).await?;
+                let location = quarantine(
+                    cx,
+                    &ObjectRef {
+                        size,
+                        ..object.clone()
+                    },
+                    code.as_str(),
+                )
+                .await?;
                 let parts =
                     intake_core::key_template::parse_key(&self.rules.key_template, &object.key);
                 Ok(StageOutput {
@@ -155,50 +162,35 @@ impl Stage for Validate {
 /// Copy the exact version into quarantine with the reason in tags, then delete that version
 /// from uploads. Both steps are idempotent, so a crash between them is finished by the retry.
 async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<ObjectRef, StageError> {
-    let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine).to_owned();
-    let mut source = format!("{}/{}", object.bucket, encode_copy_source_key(&object.key));
-    if let Some(v) = &object.version_id {
-        source.push_str(&format!("?versionId={v}"));
-    }
-    let tagging = format!(
-        "{REASON_TAG}={code}&{STAGE_TAG}=validate&{SOURCE_VERSION_TAG}={}",
-        encode_copy_source_key(object.version_token())
-    );
-    let copied = cx
-        .aws
-        .s3
-        .copy_object()
-        .bucket(&quarantine_bucket)
-        .key(&object.key)
-        .copy_source(source)
-        .metadata_directive(MetadataDirective::Copy)
-        .tagging_directive(TaggingDirective::Replace)
-        .tagging(tagging)
-        .send()
+    let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine);
+    let tags = [
+        (REASON_TAG, code),
+        (STAGE_TAG, "validate"),
+        (SOURCE_VERSION_TAG, object.version_token()),
+    ];
+    let moved = objects::copy_version(&cx.aws, object, quarantine_bucket, &tags)
         .await
-        .map_err(|e| s3_error(cx, "CopyObject", object, e))?;
-    cx.aws
-        .s3
-        .delete_object()
-        .bucket(&object.bucket)
-        .key(&object.key)
-        .set_version_id(object.version_id.clone())
-        .send()
+        .map_err(move_error)?;
+    objects::delete_version(&cx.aws, object)
         .await
-        .map_err(|e| s3_error(cx, "DeleteObject", object, e))?;
+        .map_err(move_error)?;
     Ok(ObjectRef {
-        bucket: quarantine_bucket,
-        key: object.key.clone(),
-        version_id: copied.version_id().map(str::to_owned),
-        etag: copied
-            .copy_object_result()
-            .and_then(|r| r.e_tag())
-            .map(str::to_owned),
-        size: object.size,
         tenant: None,
         user: None,
-        sequencer: None,
+        ..moved
     })
+}
+
+fn move_error(e: intake_aws::AwsError) -> StageError {
+    match e {
+        intake_aws::AwsError::Conflict { .. } => {
+            StageError::permanent("too_large_to_move", e.to_string())
+        }
+        e => StageError::retryable(
+            "s3_unavailable",
+            format!("{e}; the message will be retried"),
+        ),
+    }
 }
 
 /// The upload version is gone. If this stage quarantined it (a crash after the delete, before

@@ -137,6 +137,33 @@ pub struct StageConfig {
     pub queue: QueueOverrides,
     /// outcome -> stage name or terminal state.
     pub on: BTreeMap<String, String>,
+    /// The virus scanner (scan stage only).
+    #[serde(default)]
+    pub scanner: Option<ScannerConfig>,
+}
+
+/// Which scanner the scan stage uses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ScannerConfig {
+    /// clamd over TCP (`tcp://host:port`) or a unix socket (`unix:///run/clamav/clamd.ctl`).
+    Clamd {
+        #[serde(default = "defaults::clamd_address")]
+        address: String,
+        #[serde(default = "defaults::clamd_timeout_secs")]
+        timeout_secs: u32,
+    },
+    /// No scanning (development only): every object passes as `unscanned`, loudly.
+    None,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig::Clamd {
+            address: defaults::clamd_address(),
+            timeout_secs: defaults::clamd_timeout_secs(),
+        }
+    }
 }
 
 /// A family of allowed uploads, judged by detected (magic-byte) type.
@@ -305,6 +332,12 @@ pub mod defaults {
     }
     pub fn oldest_message_age_secs() -> u32 {
         900
+    }
+    pub fn clamd_address() -> String {
+        "tcp://127.0.0.1:3310".into()
+    }
+    pub fn clamd_timeout_secs() -> u32 {
+        120
     }
     pub fn database_url() -> String {
         "sqlite://intake.db".into()

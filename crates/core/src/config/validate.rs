@@ -41,6 +41,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
         );
     }
     check_state_machine(config, &mut problems);
+    check_scanners(config, &mut problems);
     check_classes(config, &mut problems);
     check_uploads(config, &mut problems);
     check_lifecycle(config, &mut problems);
@@ -368,6 +369,49 @@ fn find_cycle(next: &BTreeMap<StageKind, BTreeSet<StageKind>>) -> Option<StageKi
     let mut done = BTreeSet::new();
     next.keys()
         .find_map(|&start| visit(start, next, &mut BTreeSet::new(), &mut done))
+}
+
+fn check_scanners(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    for (name, stage) in &config.stages {
+        let Some(scanner) = &stage.scanner else {
+            continue;
+        };
+        let path = format!("stages.{name}.scanner");
+        if name != "scan" {
+            problems.push(Problem::new(
+                &path,
+                format!("stage {name} has no scanner"),
+                "move the [scanner] table to [stages.scan.scanner]",
+            ));
+            continue;
+        }
+        if let super::ScannerConfig::Clamd {
+            address,
+            timeout_secs,
+        } = scanner
+        {
+            let valid = address.strip_prefix("tcp://").is_some_and(|hp| {
+                hp.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            }) || address
+                .strip_prefix("unix://")
+                .is_some_and(|p| p.starts_with('/'));
+            if !valid {
+                problems.push(Problem::new(
+                    format!("{path}.address"),
+                    format!("\"{address}\" is not a clamd address"),
+                    "write tcp://HOST:PORT (e.g. tcp://127.0.0.1:3310) or unix:///ABSOLUTE/PATH (e.g. unix:///run/clamav/clamd.ctl)",
+                ));
+            }
+            if *timeout_secs == 0 {
+                problems.push(Problem::new(
+                    format!("{path}.timeout_secs"),
+                    "a timeout of 0 s",
+                    "use the seconds clamd may take per step, e.g. 120",
+                ));
+            }
+        }
+    }
 }
 
 fn check_classes(config: &PipelineConfig, problems: &mut Vec<Problem>) {

@@ -1,0 +1,294 @@
+//! The scan stage on S3: stream the exact uploaded version from S3 into the scanner (never
+//! the whole object in memory or on disk; the runtime keeps the message's visibility alive),
+//! then act on the verdict. `clean`: promote (version-pinned copy into the store bucket,
+//! tagged with the verdict, time and engine; then the upload version is deleted).
+//! `infected` and `unscannable`: move to quarantine with the verdict in tags. A scanner
+//! that cannot be reached is a retryable error, never a verdict.
+
+use std::time::SystemTime;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_smithy_types::date_time::{DateTime, Format};
+use intake_aws::objects;
+use intake_core::config::ScannerConfig;
+use intake_core::names::BucketRole;
+use intake_core::state_machine::StageKind;
+use intake_core::{ObjectRef, PipelineConfig, StageError};
+use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
+use tokio::sync::OnceCell;
+
+use crate::clamd::{Clamd, ClamdAddress, Verdict};
+
+/// ClamAV cannot scan anything larger; such objects are `unscannable`, never passed.
+pub const MAX_SCANNABLE: u64 = 2 * 1024 * 1024 * 1024;
+
+pub const SCAN_TAG: &str = "intake-scan";
+pub const SCAN_TIME_TAG: &str = "intake-scan-time";
+pub const ENGINE_TAG: &str = "intake-scan-engine";
+pub const SIGNATURE_TAG: &str = "intake-signature";
+pub const SOURCE_VERSION_TAG: &str = "intake-source-version";
+
+pub enum Scanner {
+    Clamd(Clamd),
+    /// Development only: nothing is scanned; objects are promoted tagged `unscanned`.
+    None,
+}
+
+pub struct Scan {
+    scanner: Scanner,
+    engine: OnceCell<String>,
+}
+
+impl Scan {
+    pub fn new(scanner: Scanner) -> Self {
+        if matches!(scanner, Scanner::None) {
+            tracing::warn!(
+                "scanner \"none\": uploads are NOT scanned for malware and are promoted as `unscanned`; development only"
+            );
+        }
+        Scan {
+            scanner,
+            engine: OnceCell::new(),
+        }
+    }
+
+    /// The scanner that `[stages.scan.scanner]` names (clamd on 127.0.0.1:3310 by default).
+    pub fn from_config(config: &PipelineConfig) -> Self {
+        let scanner = config
+            .stages
+            .get("scan")
+            .and_then(|s| s.scanner.clone())
+            .unwrap_or_default();
+        Scan::new(match scanner {
+            ScannerConfig::Clamd {
+                address,
+                timeout_secs,
+            } => {
+                let address = match address.strip_prefix("unix://") {
+                    Some(path) => ClamdAddress::Unix(path.into()),
+                    None => ClamdAddress::Tcp(address.trim_start_matches("tcp://").to_owned()),
+                };
+                let mut clamd = Clamd::new(address);
+                clamd.timeout = std::time::Duration::from_secs(u64::from(timeout_secs));
+                Scanner::Clamd(clamd)
+            }
+            ScannerConfig::None => Scanner::None,
+        })
+    }
+
+    async fn engine(&self, clamd: &Clamd) -> Result<String, StageError> {
+        self.engine
+            .get_or_try_init(|| async { clamd.version().await })
+            .await
+            .cloned()
+            .map_err(|e| StageError::retryable(e.code(), e.to_string()))
+    }
+}
+
+fn s3_retryable(e: intake_aws::AwsError) -> StageError {
+    match e {
+        intake_aws::AwsError::Conflict { .. } => {
+            StageError::permanent("too_large_to_move", e.to_string())
+        }
+        e => StageError::retryable(
+            "s3_unavailable",
+            format!("{e}; the message will be retried"),
+        ),
+    }
+}
+
+impl Stage for Scan {
+    const KIND: StageKind = StageKind::Scan;
+
+    async fn process(&self, cx: &StageCx, input: &StageInput) -> Result<StageOutput, StageError> {
+        let object = &input.location;
+        let head = cx
+            .aws
+            .s3
+            .head_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .send()
+            .await;
+        let size = match head {
+            Ok(head) => head.content_length().unwrap_or(0).max(0) as u64,
+            Err(e)
+                if e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                    || e.code() == Some("NotFound") =>
+            {
+                return already_moved(cx, object).await;
+            }
+            Err(e) => {
+                let e = intake_aws::error::classify(
+                    &cx.aws.endpoint,
+                    "HeadObject",
+                    &object.to_string(),
+                    e,
+                );
+                return Err(s3_retryable(e));
+            }
+        };
+        let object = ObjectRef {
+            size,
+            ..object.clone()
+        };
+
+        let (verdict, engine) = match &self.scanner {
+            Scanner::None => (None, "none".to_owned()),
+            Scanner::Clamd(_) if size > MAX_SCANNABLE => (
+                Some(Verdict::Unscannable {
+                    reason: format!("{size} bytes is over ClamAV's 2 GB limit"),
+                }),
+                "clamd".to_owned(),
+            ),
+            Scanner::Clamd(clamd) => {
+                let engine = self.engine(clamd).await?;
+                let body = cx
+                    .aws
+                    .s3
+                    .get_object()
+                    .bucket(&object.bucket)
+                    .key(&object.key)
+                    .set_version_id(object.version_id.clone())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        s3_retryable(intake_aws::error::classify(
+                            &cx.aws.endpoint,
+                            "GetObject",
+                            &object.to_string(),
+                            e,
+                        ))
+                    })?
+                    .body
+                    .into_async_read();
+                let verdict = clamd
+                    .scan(body)
+                    .await
+                    .map_err(|e| StageError::retryable(e.code(), format!("{object}: {e}")))?;
+                (Some(verdict), engine)
+            }
+        };
+        act(cx, &object, verdict, &engine).await
+    }
+}
+
+async fn act(
+    cx: &StageCx,
+    object: &ObjectRef,
+    verdict: Option<Verdict>,
+    engine: &str,
+) -> Result<StageOutput, StageError> {
+    let now = DateTime::from(SystemTime::now())
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
+    let version = object.version_token().to_owned();
+    let unscannable_route = cx
+        .config
+        .stages
+        .get("scan")
+        .and_then(|s| s.on.get("unscannable"))
+        .map(String::as_str);
+    let (outcome, label, signature, detail, quarantine) = match &verdict {
+        None => (
+            "clean",
+            "unscanned",
+            None,
+            Some("scanner \"none\": not scanned".to_owned()),
+            false,
+        ),
+        Some(Verdict::Clean) => ("clean", "clean", None, None, false),
+        Some(Verdict::Infected { signature }) => (
+            "infected",
+            "infected",
+            Some(signature.clone()),
+            Some(format!("{object}: found {signature}")),
+            true,
+        ),
+        Some(Verdict::Unscannable { reason }) => (
+            "unscannable",
+            "unscannable",
+            None,
+            Some(format!("{object}: {reason}")),
+            // Fail closed unless pipeline.toml routes unscannable objects onward.
+            matches!(unscannable_route, None | Some("quarantined" | "failed")),
+        ),
+    };
+    let role = if quarantine {
+        BucketRole::Quarantine
+    } else {
+        BucketRole::Store
+    };
+    let mut tags = vec![
+        (SCAN_TAG, label),
+        (SCAN_TIME_TAG, now.as_str()),
+        (ENGINE_TAG, engine),
+        (SOURCE_VERSION_TAG, version.as_str()),
+    ];
+    if let Some(sig) = &signature {
+        tags.push((SIGNATURE_TAG, sig.as_str()));
+    }
+    let moved = objects::copy_version(&cx.aws, object, cx.names.bucket(role), &tags)
+        .await
+        .map_err(s3_retryable)?;
+    objects::delete_version(&cx.aws, object)
+        .await
+        .map_err(s3_retryable)?;
+
+    let mut output = StageOutput {
+        outcome: outcome.into(),
+        code: (outcome != "clean").then(|| outcome.to_owned()),
+        detail,
+        location: Some(moved),
+        bytes: object.size,
+        ..Default::default()
+    };
+    output.extra.insert("scan".into(), serde_json::json!({"verdict": label, "engine": engine, "signature": signature, "scanned_at": now}));
+    Ok(output)
+}
+
+/// The upload version is gone: if this stage already moved it (a crash after the delete,
+/// before the ledger recorded it), report the same result again.
+async fn already_moved(cx: &StageCx, object: &ObjectRef) -> Result<StageOutput, StageError> {
+    for role in [BucketRole::Store, BucketRole::Quarantine] {
+        let bucket = cx.names.bucket(role);
+        let Some((version_id, tags)) = objects::tags_of(&cx.aws, bucket, &object.key).await else {
+            continue;
+        };
+        let tag = |name: &str| tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        if tag(SOURCE_VERSION_TAG).as_deref() != Some(object.version_token()) {
+            continue;
+        }
+        let label = tag(SCAN_TAG).unwrap_or_default();
+        let outcome = match label.as_str() {
+            "clean" | "unscanned" => "clean",
+            "infected" => "infected",
+            _ => "unscannable",
+        };
+        let signature = tag(SIGNATURE_TAG);
+        let mut output = StageOutput {
+            outcome: outcome.into(),
+            code: (outcome != "clean").then(|| outcome.to_owned()),
+            detail: Some(format!(
+                "{object} was already moved to {bucket} by an earlier attempt"
+            )),
+            location: Some(ObjectRef {
+                bucket: bucket.to_owned(),
+                version_id,
+                sequencer: None,
+                ..object.clone()
+            }),
+            ..Default::default()
+        };
+        output.extra.insert(
+            "scan".into(),
+            serde_json::json!({"verdict": label, "engine": tag(ENGINE_TAG), "signature": signature, "scanned_at": tag(SCAN_TIME_TAG)}),
+        );
+        return Ok(output);
+    }
+    Err(StageError::permanent(
+        "object_gone",
+        format!("{object} no longer exists in the uploads bucket; nothing to scan"),
+    ))
+}
