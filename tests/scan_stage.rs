@@ -236,3 +236,164 @@ async fn a_clamd_outage_is_retried_and_completes_once_clamd_is_back() {
         "nothing in the scan DLQ"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_version_gets_its_own_verdict() {
+    let clamd = ClamdFixture::start("1M").await.expect("clamd");
+    let p = pipeline_with(&clamd).await;
+    // A clean version is uploaded; while it moves through the stages, a second version of
+    // the same key (EICAR) arrives. (Uploading both before any worker runs could make the
+    // first event stale: the ledger drops an event overtaken by a later one for its key.)
+    let k = key("tenant-a", "notes.txt");
+    let clean_version = p
+        .upload(&k, b"meeting notes, nothing else\n".to_vec(), "text/plain")
+        .await;
+    let validate = p.spawn_worker(Validate::new(&p.config), "v1").await;
+    let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
+    let mut outcomes = p.outcomes(1).await;
+    let infected_version = p.upload(&k, eicar(), "text/plain").await;
+    outcomes.extend(p.outcomes(4 - outcomes.len()).await);
+    validate.stop().await;
+    scan.stop().await;
+
+    let verdict = |version: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.stage == "scan" && o.object.version_id.as_deref() == Some(version))
+            .map(|o| o.outcome.clone())
+            .unwrap_or_else(|| panic!("no scan outcome for version {version}: {outcomes:#?}"))
+    };
+    assert_eq!(verdict(&clean_version), "clean");
+    assert_eq!(verdict(&infected_version), "infected");
+    // The store holds only content whose own version was scanned clean.
+    let stored = p
+        .aws
+        .s3
+        .get_object()
+        .bucket(p.bucket(BucketRole::Store))
+        .key(&k)
+        .send()
+        .await
+        .unwrap();
+    let bytes = stored.body.collect().await.unwrap().to_vec();
+    assert_eq!(bytes, b"meeting notes, nothing else\n");
+    let store_tags = tags(&p, BucketRole::Store, &k).await;
+    assert_eq!(
+        tag(&store_tags, "intake-source-version"),
+        Some(clean_version.as_str())
+    );
+    let q = tags(&p, BucketRole::Quarantine, &k).await;
+    assert_eq!(
+        tag(&q, "intake-source-version"),
+        Some(infected_version.as_str())
+    );
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_300_mb_object_is_streamed_with_its_visibility_kept_alive_and_memory_bounded() {
+    const SIZE: usize = 300 * 1024 * 1024;
+    let clamd = ClamdFixture::start("400M").await.expect("clamd");
+    let address = format!("address = \"tcp://{}\"", clamd.tcp_address());
+    // A visibility timeout of 1 s, far shorter than the scan: only the heartbeat keeps the
+    // message from being delivered again mid-scan.
+    let p = Pipeline::start_with(|t| {
+        t.replace("address = \"tcp://127.0.0.1:3310\"", &address)
+            .replace(
+                "visibility_timeout_secs = 300",
+                "visibility_timeout_secs = 1",
+            )
+            .replace("max_size = \"100MiB\"", "max_size = \"1GiB\"")
+    })
+    .await;
+
+    // Upload from a file, streamed, so the test itself never holds 300 MB either.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.txt");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let line = b"an ordinary line of a very long, very harmless log file\n";
+        let mut written = 0;
+        while written < SIZE {
+            file.write_all(line).unwrap();
+            written += line.len();
+        }
+    }
+    let k = key("tenant-a", "big.txt");
+    p.aws
+        .s3
+        .put_object()
+        .bucket(p.bucket(BucketRole::Uploads))
+        .key(&k)
+        .content_type("text/plain")
+        .body(
+            aws_sdk_s3::primitives::ByteStream::from_path(&path)
+                .await
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    let validate = p.spawn_worker(Validate::new(&p.config), "v1").await;
+    let validated = p.outcomes(1).await;
+    validate.stop().await;
+    assert_eq!(validated[0].outcome, "passed", "{validated:#?}");
+
+    // Reset the peak-RSS counter, then scan: the peak above this level is what scanning costs.
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
+    let idle_kib = proc_status_kib("VmRSS:");
+    let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
+    let scanned = p.outcomes(1).await;
+    let stats = scan.stop().await;
+    let peak_kib = proc_status_kib("VmHWM:");
+
+    let outcome = &scanned[0];
+    assert_eq!(outcome.outcome, "clean", "{outcome:#?}");
+    assert_eq!(
+        outcome.location.as_ref().unwrap().size,
+        SIZE as u64 + (56 - SIZE as u64 % 56) % 56
+    );
+    let took_ms = outcome.timings.finished_ms - outcome.timings.started_ms;
+    assert!(
+        took_ms > 1_000,
+        "the scan ({took_ms} ms) must outlast the 1 s visibility for this test to mean anything"
+    );
+    assert_eq!(
+        stats.received, 1,
+        "the message was never redelivered during the scan: {stats:?}"
+    );
+    let history = p
+        .ledger
+        .history(p.bucket(BucketRole::Uploads), &k)
+        .await
+        .unwrap();
+    let scans: Vec<_> = history[0]
+        .transitions
+        .iter()
+        .filter(|t| t.stage == "scan")
+        .map(|t| (t.outcome.as_str(), t.attempt))
+        .collect();
+    assert_eq!(scans, [("clean", 1)], "one attempt, no takeover");
+    let growth_mib = peak_kib.saturating_sub(idle_kib) / 1024;
+    println!(
+        "scan of {} MiB took {took_ms} ms; peak RSS {} MiB above idle ({} MiB)",
+        SIZE >> 20,
+        growth_mib,
+        idle_kib / 1024
+    );
+    assert!(
+        growth_mib < 64,
+        "scanning 300 MB grew the process by {growth_mib} MiB"
+    );
+}

@@ -389,7 +389,7 @@ async fn heartbeat(
     visibility: Duration,
 ) {
     let started = Instant::now();
-    let every = (visibility / 2).max(Duration::from_secs(1));
+    let every = (visibility / 2).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(every).await;
         if started.elapsed() + visibility >= MAX_VISIBILITY {
