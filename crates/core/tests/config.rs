@@ -165,6 +165,25 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
             help: "0 to 20",
         },
         Case {
+            name: "bad clamd address",
+            text: broken(
+                "address = \"tcp://127.0.0.1:3310\"",
+                "address = \"127.0.0.1:3310\"",
+            ),
+            path: "stages.scan.scanner.address",
+            at_line_of: "address = \"127.0.0.1:3310\"",
+            message: "is not a clamd address",
+            help: "tcp://HOST:PORT",
+        },
+        Case {
+            name: "unknown scanner kind",
+            text: broken("\nkind = \"clamd\"", "\nkind = \"clamav\""),
+            path: "stages.scan.scanner",
+            at_line_of: "kind = \"clamav\"",
+            message: "unknown variant `clamav`",
+            help: "",
+        },
+        Case {
             name: "routing loop",
             text: broken("on.archived = \"done\"", "on.archived = \"scan\""),
             path: "stages.",
