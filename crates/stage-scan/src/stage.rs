@@ -18,6 +18,7 @@ use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
 use tokio::sync::OnceCell;
 
 use crate::clamd::{Clamd, ClamdAddress, Verdict};
+use crate::command::CommandScanner;
 
 /// ClamAV cannot scan anything larger; such objects are `unscannable`, never passed.
 pub const MAX_SCANNABLE: u64 = 2 * 1024 * 1024 * 1024;
@@ -30,6 +31,7 @@ pub const SOURCE_VERSION_TAG: &str = "intake-source-version";
 
 pub enum Scanner {
     Clamd(Clamd),
+    Command(CommandScanner),
     /// Development only: nothing is scanned; objects are promoted tagged `unscanned`.
     None,
 }
@@ -72,6 +74,15 @@ impl Scan {
                 clamd.timeout = std::time::Duration::from_secs(u64::from(timeout_secs));
                 Scanner::Clamd(clamd)
             }
+            ScannerConfig::Command {
+                program,
+                args,
+                timeout_secs,
+            } => Scanner::Command(CommandScanner {
+                program,
+                args,
+                timeout: std::time::Duration::from_secs(u64::from(timeout_secs)),
+            }),
             ScannerConfig::None => Scanner::None,
         })
     }
@@ -144,34 +155,49 @@ impl Stage for Scan {
             ),
             Scanner::Clamd(clamd) => {
                 let engine = self.engine(clamd).await?;
-                let body = cx
-                    .aws
-                    .s3
-                    .get_object()
-                    .bucket(&object.bucket)
-                    .key(&object.key)
-                    .set_version_id(object.version_id.clone())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        s3_retryable(intake_aws::error::classify(
-                            &cx.aws.endpoint,
-                            "GetObject",
-                            &object.to_string(),
-                            e,
-                        ))
-                    })?
-                    .body
-                    .into_async_read();
+                let body = open_body(cx, &object).await?;
                 let verdict = clamd
                     .scan(body)
                     .await
                     .map_err(|e| StageError::retryable(e.code(), format!("{object}: {e}")))?;
                 (Some(verdict), engine)
             }
+            Scanner::Command(command) => {
+                let body = open_body(cx, &object).await?;
+                let verdict = command
+                    .scan(body)
+                    .await
+                    .map_err(|e| StageError::retryable(e.code(), format!("{object}: {e}")))?;
+                (Some(verdict), format!("command:{}", command.program))
+            }
         };
         act(cx, &object, verdict, &engine).await
     }
+}
+
+/// The exact version's bytes as a stream (never buffered whole).
+async fn open_body(
+    cx: &StageCx,
+    object: &ObjectRef,
+) -> Result<impl tokio::io::AsyncRead + Unpin, StageError> {
+    let out = cx
+        .aws
+        .s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            s3_retryable(intake_aws::error::classify(
+                &cx.aws.endpoint,
+                "GetObject",
+                &object.to_string(),
+                e,
+            ))
+        })?;
+    Ok(out.body.into_async_read())
 }
 
 async fn act(

@@ -153,6 +153,16 @@ pub enum ScannerConfig {
         #[serde(default = "defaults::clamd_timeout_secs")]
         timeout_secs: u32,
     },
+    /// An external program that reads the object on stdin. Exit 0: clean; 1: infected (first
+    /// line of stdout names the signature); 2: unscannable (stdout says why); anything else,
+    /// or a timeout: an error, retried.
+    Command {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+        #[serde(default = "defaults::clamd_timeout_secs")]
+        timeout_secs: u32,
+    },
     /// No scanning (development only): every object passes as `unscanned`, loudly.
     None,
 }
