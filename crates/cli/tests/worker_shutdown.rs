@@ -141,15 +141,17 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
     let uploads = names.bucket(BucketRole::Uploads).to_owned();
     let mut versions = HashMap::new();
     for i in 0..OBJECTS {
-        let key = format!("tenant-a/user-1/{:032x}-photo-{i}.png", ulid::Ulid::new().0);
-        let key = format!(
+        // A ULID is 128 bits, like a UUID: as 32 hex digits it takes the UUID's 8-4-4-4-12 shape.
+        let hex = format!("{:032x}", ulid::Ulid::new().0);
+        let uuid = format!(
             "{}-{}-{}-{}-{}",
-            &key[..25],
-            &key[25..29],
-            &key[29..33],
-            &key[33..37],
-            &key[37..]
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
         );
+        let key = format!("tenant-a/user-1/{uuid}-photo-{i}.png");
         let out = aws
             .s3
             .put_object()
@@ -228,6 +230,10 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
                 .map_err(|e| e.to_string())?;
             for m in out.messages() {
                 let outcome: OutcomeMessage = serde_json::from_str(m.body().unwrap()).unwrap();
+                assert_eq!(
+                    outcome.outcome, "passed",
+                    "every upload is a valid PNG: {outcome:?}"
+                );
                 *outcomes
                     .lock()
                     .unwrap()
