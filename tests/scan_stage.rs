@@ -397,3 +397,38 @@ async fn a_300_mb_object_is_streamed_with_its_visibility_kept_alive_and_memory_b
         "scanning 300 MB grew the process by {growth_mib} MiB"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scanner_none_promotes_as_unscanned_and_says_so() {
+    let p = Pipeline::start_with(|t| {
+        t.replace(
+            "kind = \"clamd\"\naddress = \"tcp://127.0.0.1:3310\"\ntimeout_secs = 120",
+            "kind = \"none\"",
+        )
+    })
+    .await;
+    assert!(
+        matches!(
+            p.config.stages["scan"].scanner,
+            Some(intake_core::config::ScannerConfig::None)
+        ),
+        "fixture drifted: scanner is not none"
+    );
+    let k = key("tenant-a", "dev.png");
+    p.upload(&k, png(), "image/png").await;
+    let validate = p.spawn_worker(Validate::new(&p.config), "v1").await;
+    let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
+    let outcomes = p.outcomes(2).await;
+    validate.stop().await;
+    scan.stop().await;
+    let scanned = outcomes
+        .iter()
+        .find(|o| o.stage == "scan")
+        .expect("scan outcome");
+    assert_eq!(scanned.outcome, "clean");
+    assert_eq!(scanned.extra["scan"]["verdict"], "unscanned");
+    assert_eq!(
+        tag(&tags(&p, BucketRole::Store, &k).await, "intake-scan"),
+        Some("unscanned")
+    );
+}
