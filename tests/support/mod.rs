@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use intake_aws::AwsClients;
 use intake_aws::provision::{apply, plan};
 use intake_core::names::BucketRole;
@@ -17,7 +17,7 @@ use intake_core::{OutcomeMessage, PipelineConfig, ResourceNames};
 use intake_runtime::backoff::Backoff;
 use intake_runtime::{Stage, StageCx, Worker, WorkerSettings, WorkerStats};
 use intake_store::Ledger;
-use intake_testkit::{LocalStack, eventually, unique_pipeline_name};
+use intake_testkit::{LocalStack, eventually, queues, unique_pipeline_name};
 use tokio::sync::oneshot;
 
 pub const REPO_CONFIG: &str = include_str!("../../pipeline.toml");
@@ -72,29 +72,12 @@ impl Pipeline {
         let ledger = Arc::new(Ledger::connect(&ledger_url).await.expect("ledger"));
 
         // A test subscriber of the events topic, as an app backend would be.
-        let outcomes = format!("{name}-test-outcomes");
-        let outcomes_url = aws
-            .sqs
-            .create_queue()
-            .queue_name(&outcomes)
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
         let account = aws.account_id().await.unwrap();
-        aws.sns
-            .subscribe()
-            .topic_arn(format!(
-                "arn:aws:sns:us-east-1:{account}:{}",
-                names.events_topic
-            ))
-            .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:us-east-1:{account}:{outcomes}"))
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
+        let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
+        let outcomes_url =
+            queues::subscribe_test_queue(&aws, &events_arn, &format!("{name}-test-outcomes"))
+                .await
+                .expect("test subscriber");
         Pipeline {
             localstack,
             aws,
@@ -239,28 +222,13 @@ impl Pipeline {
     }
 
     async fn receive_outcomes(&self, into: &std::sync::Mutex<Vec<OutcomeMessage>>, wait: i32) {
-        let out = self
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(&self.outcomes_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait)
-            .send()
+        for m in queues::take(&self.aws, &self.outcomes_url, wait)
             .await
-            .expect("receive outcomes");
-        for m in out.messages() {
+            .expect("receive outcomes")
+        {
             let outcome: OutcomeMessage =
                 serde_json::from_str(m.body().unwrap()).expect("outcome JSON");
             into.lock().unwrap().push(outcome);
-            self.aws
-                .sqs
-                .delete_message()
-                .queue_url(&self.outcomes_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
         }
     }
 
@@ -273,29 +241,11 @@ impl Pipeline {
             &format!("{want} S3 events"),
             Duration::from_secs(60),
             || async {
-                let out = self
-                    .aws
-                    .sqs
-                    .receive_message()
-                    .queue_url(&url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(2)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for m in out.messages() {
+                for m in queues::take(&self.aws, &url, 2).await? {
                     let body = m.body().unwrap().to_owned();
                     if !body.contains("s3:TestEvent") {
                         bodies.lock().unwrap().push(body);
                     }
-                    self.aws
-                        .sqs
-                        .delete_message()
-                        .queue_url(&url)
-                        .receipt_handle(m.receipt_handle().unwrap())
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
                 }
                 let n = bodies.lock().unwrap().len();
                 if n >= want {
@@ -332,19 +282,7 @@ impl Pipeline {
             &format!("{want} messages in the {stage} DLQ"),
             Duration::from_secs(60),
             || async {
-                let out = self
-                    .aws
-                    .sqs
-                    .receive_message()
-                    .queue_url(&url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(1)
-                    .message_attribute_names("All")
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for m in out.messages() {
+                for m in queues::take(&self.aws, &url, 1).await? {
                     let attributes = m
                         .message_attributes()
                         .map(|a| {
@@ -359,14 +297,6 @@ impl Pipeline {
                         .lock()
                         .unwrap()
                         .push((m.body().unwrap_or_default().to_owned(), attributes));
-                    self.aws
-                        .sqs
-                        .delete_message()
-                        .queue_url(&url)
-                        .receipt_handle(m.receipt_handle().unwrap())
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
                 }
                 let n = found.lock().unwrap().len();
                 if n >= want {

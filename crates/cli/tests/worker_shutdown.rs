@@ -10,7 +10,7 @@ use std::time::Duration;
 use intake_core::names::BucketRole;
 use intake_core::{OutcomeMessage, PipelineConfig, ResourceNames};
 use intake_store::{Ledger, VersionKey};
-use intake_testkit::{LocalStack, eventually, unique_pipeline_name};
+use intake_testkit::{LocalStack, eventually, queues, unique_pipeline_name};
 
 const REPO_CONFIG: &str = include_str!("../../../pipeline.toml");
 const OBJECTS: usize = 80;
@@ -115,28 +115,11 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
 
     // An app backend's view: every outcome on the events topic.
     let account = aws.account_id().await.unwrap();
-    let outcomes_queue = format!("{name}-test-outcomes");
-    let outcomes_url = aws
-        .sqs
-        .create_queue()
-        .queue_name(&outcomes_queue)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    aws.sns
-        .subscribe()
-        .topic_arn(format!(
-            "arn:aws:sns:us-east-1:{account}:{}",
-            names.events_topic
-        ))
-        .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:us-east-1:{account}:{outcomes_queue}"))
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
+    let outcomes_url =
+        queues::subscribe_test_queue(&aws, &events_arn, &format!("{name}-test-outcomes"))
+            .await
+            .unwrap();
 
     let uploads = names.bucket(BucketRole::Uploads).to_owned();
     let mut versions = HashMap::new();
@@ -219,16 +202,7 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
         "one outcome per object",
         Duration::from_secs(60),
         || async {
-            let out = aws
-                .sqs
-                .receive_message()
-                .queue_url(&outcomes_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            for m in out.messages() {
+            for m in queues::take(&aws, &outcomes_url, 1).await? {
                 let outcome: OutcomeMessage = serde_json::from_str(m.body().unwrap()).unwrap();
                 assert_eq!(
                     outcome.outcome, "passed",
@@ -239,13 +213,6 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
                     .unwrap()
                     .entry(outcome.object.key)
                     .or_default() += 1;
-                aws.sqs
-                    .delete_message()
-                    .queue_url(&outcomes_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
             }
             let n = outcomes.lock().unwrap().len();
             if n >= OBJECTS {
