@@ -16,5 +16,5 @@ pub mod publish;
 pub mod stage;
 pub mod worker;
 
-pub use stage::{Stage, StageCx, StageInput, StageOutput};
+pub use stage::{Stage, StageCx, StageInput, StageOutput, s3_failure};
 pub use worker::{Worker, WorkerError, WorkerSettings, WorkerStats};

@@ -53,6 +53,20 @@ impl StageOutput {
     }
 }
 
+/// How a stage reports an S3 failure: an object too large to move is permanent
+/// (`too_large_to_move`); anything else (unreachable, throttled, 5xx) is retried.
+pub fn s3_failure(e: intake_aws::AwsError) -> StageError {
+    match e {
+        intake_aws::AwsError::Conflict { .. } => {
+            StageError::permanent("too_large_to_move", e.to_string())
+        }
+        e => StageError::retryable(
+            "s3_unavailable",
+            format!("{e}; the message will be retried"),
+        ),
+    }
+}
+
 pub trait Stage: Send + Sync + 'static {
     const KIND: StageKind;
 

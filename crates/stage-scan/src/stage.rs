@@ -14,7 +14,7 @@ use intake_core::config::ScannerConfig;
 use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
-use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
+use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
 use tokio::sync::OnceCell;
 
 use crate::clamd::{Clamd, ClamdAddress, Verdict};
@@ -96,18 +96,6 @@ impl Scan {
     }
 }
 
-fn s3_retryable(e: intake_aws::AwsError) -> StageError {
-    match e {
-        intake_aws::AwsError::Conflict { .. } => {
-            StageError::permanent("too_large_to_move", e.to_string())
-        }
-        e => StageError::retryable(
-            "s3_unavailable",
-            format!("{e}; the message will be retried"),
-        ),
-    }
-}
-
 impl Stage for Scan {
     const KIND: StageKind = StageKind::Scan;
 
@@ -137,7 +125,7 @@ impl Stage for Scan {
                     &object.to_string(),
                     e,
                 );
-                return Err(s3_retryable(e));
+                return Err(s3_failure(e));
             }
         };
         let object = ObjectRef {
@@ -190,7 +178,7 @@ async fn open_body(
         .send()
         .await
         .map_err(|e| {
-            s3_retryable(intake_aws::error::classify(
+            s3_failure(intake_aws::error::classify(
                 &cx.aws.endpoint,
                 "GetObject",
                 &object.to_string(),
@@ -257,10 +245,10 @@ async fn act(
     }
     let moved = objects::copy_version(&cx.aws, object, cx.names.bucket(role), &tags)
         .await
-        .map_err(s3_retryable)?;
+        .map_err(s3_failure)?;
     objects::delete_version(&cx.aws, object)
         .await
-        .map_err(s3_retryable)?;
+        .map_err(s3_failure)?;
 
     let mut output = StageOutput {
         outcome: outcome.into(),

@@ -8,7 +8,7 @@ use intake_aws::objects;
 use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
-use intake_runtime::{Stage, StageCx, StageInput, StageOutput};
+use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
 
 use crate::judge::{HEAD_BYTES, Rules, Upload, Verdict, judge};
 
@@ -43,11 +43,12 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
     object: &ObjectRef,
     e: SdkError<E, R>,
 ) -> StageError {
-    let err = intake_aws::error::classify(&cx.aws.endpoint, operation, &object.to_string(), e);
-    StageError::retryable(
-        "s3_unavailable",
-        format!("{err}; the message will be retried"),
-    )
+    s3_failure(intake_aws::error::classify(
+        &cx.aws.endpoint,
+        operation,
+        &object.to_string(),
+        e,
+    ))
 }
 
 impl Stage for Validate {
@@ -170,27 +171,15 @@ async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<Obje
     ];
     let moved = objects::copy_version(&cx.aws, object, quarantine_bucket, &tags)
         .await
-        .map_err(move_error)?;
+        .map_err(s3_failure)?;
     objects::delete_version(&cx.aws, object)
         .await
-        .map_err(move_error)?;
+        .map_err(s3_failure)?;
     Ok(ObjectRef {
         tenant: None,
         user: None,
         ..moved
     })
-}
-
-fn move_error(e: intake_aws::AwsError) -> StageError {
-    match e {
-        intake_aws::AwsError::Conflict { .. } => {
-            StageError::permanent("too_large_to_move", e.to_string())
-        }
-        e => StageError::retryable(
-            "s3_unavailable",
-            format!("{e}; the message will be retried"),
-        ),
-    }
 }
 
 /// The upload version is gone. If this stage quarantined it (a crash after the delete, before
