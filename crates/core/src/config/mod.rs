@@ -16,6 +16,7 @@ use crate::size::ByteSize;
 use crate::state_machine::{Edge, StageKind};
 
 pub use load::{ConfigError, Problem};
+pub use validate::RENDERABLE_TYPES;
 
 /// The whole pipeline: names, queues, the state machine, content rules, lifecycle, alarms.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -140,6 +141,51 @@ pub struct StageConfig {
     /// The virus scanner (scan stage only).
     #[serde(default)]
     pub scanner: Option<ScannerConfig>,
+    /// Decoder limits and memory budget (thumbnail stage only).
+    #[serde(default)]
+    pub images: Option<ImageLimits>,
+}
+
+/// What the thumbnail stage accepts before it decodes a pixel, and how much decoded memory
+/// one worker may hold at once. Hostile images (decompression bombs, endless animations)
+/// fail with a fixed code instead of exhausting the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLimits {
+    #[serde(default = "defaults::max_image_side")]
+    pub max_width: u32,
+    #[serde(default = "defaults::max_image_side")]
+    pub max_height: u32,
+    /// Width × height, checked from the header.
+    #[serde(default = "defaults::max_pixels")]
+    pub max_pixels: u64,
+    /// Frames of an animation (GIF); only the first is rendered.
+    #[serde(default = "defaults::max_frames")]
+    pub max_frames: u32,
+    /// What one decode may allocate.
+    #[serde(default = "defaults::max_decoder_memory")]
+    pub max_decoder_memory: ByteSize,
+    /// Decoded memory all of a worker's images may hold together; concurrent images wait
+    /// for room (a task count alone would let a few huge images exhaust the machine).
+    #[serde(default = "defaults::image_memory_budget")]
+    pub memory_budget: ByteSize,
+    /// `Cache-Control` of every rendition (keys are immutable: a new upload gets a new key).
+    #[serde(default = "defaults::rendition_cache_control")]
+    pub cache_control: String,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_width: defaults::max_image_side(),
+            max_height: defaults::max_image_side(),
+            max_pixels: defaults::max_pixels(),
+            max_frames: defaults::max_frames(),
+            max_decoder_memory: defaults::max_decoder_memory(),
+            memory_budget: defaults::image_memory_budget(),
+            cache_control: defaults::rendition_cache_control(),
+        }
+    }
 }
 
 /// Which scanner the scan stage uses.
@@ -182,6 +228,60 @@ impl Default for ScannerConfig {
 pub struct ContentClass {
     pub types: Vec<String>,
     pub max_size: ByteSize,
+    /// Renditions the thumbnail stage makes of every object of this class (none: `skipped`).
+    #[serde(default)]
+    pub renditions: Vec<Rendition>,
+}
+
+/// One derived image: `thumb` 256×256 `cover`, `preview` 1024×1024 `contain`...
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rendition {
+    /// Part of the rendition's key: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    #[serde(default)]
+    pub fit: Fit,
+    #[serde(default)]
+    pub format: RenditionFormat,
+    /// Encoder quality 1–100 (JPEG and WebP; PNG is lossless).
+    #[serde(default = "defaults::rendition_quality")]
+    pub quality: u8,
+}
+
+/// How the source is fitted into width × height. Neither ever enlarges the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Scale to fill the box, then crop the overflow around the centre.
+    Cover,
+    /// Scale to fit inside the box, keeping the whole image.
+    #[default]
+    Contain,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RenditionFormat {
+    /// WebP (it keeps alpha); PNG or JPEG only when the rendition is too large for WebP.
+    #[default]
+    Auto,
+    /// JPEG has no alpha: transparent sources are flattened onto white.
+    Jpeg,
+    Webp,
+    Png,
+}
+
+impl RenditionFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            RenditionFormat::Auto => "auto",
+            RenditionFormat::Jpeg => "jpeg",
+            RenditionFormat::Webp => "webp",
+            RenditionFormat::Png => "png",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -298,6 +398,8 @@ impl Default for LedgerSection {
 
 /// Every default of `pipeline.toml`, in one place.
 pub mod defaults {
+    use crate::size::ByteSize;
+
     pub fn entry() -> String {
         "validate".into()
     }
@@ -352,6 +454,27 @@ pub mod defaults {
     pub fn database_url() -> String {
         "sqlite://intake.db".into()
     }
+    pub fn rendition_quality() -> u8 {
+        80
+    }
+    pub fn max_image_side() -> u32 {
+        32_768
+    }
+    pub fn max_pixels() -> u64 {
+        100_000_000
+    }
+    pub fn max_frames() -> u32 {
+        256
+    }
+    pub fn max_decoder_memory() -> ByteSize {
+        ByteSize(1024 * 1024 * 1024)
+    }
+    pub fn image_memory_budget() -> ByteSize {
+        ByteSize(2 * 1024 * 1024 * 1024)
+    }
+    pub fn rendition_cache_control() -> String {
+        "public, max-age=31536000, immutable".into()
+    }
 }
 
 impl PipelineConfig {
@@ -369,6 +492,14 @@ impl PipelineConfig {
             .entry
             .parse()
             .expect("validated: entry is a known stage")
+    }
+
+    /// The thumbnail stage's limits (defaults when `[stages.thumbnail.images]` is absent).
+    pub fn image_limits(&self) -> ImageLimits {
+        self.stages
+            .get(StageKind::Thumbnail.name())
+            .and_then(|s| s.images.clone())
+            .unwrap_or_default()
     }
 
     /// Effective queue settings of a stage (defaults plus its overrides).

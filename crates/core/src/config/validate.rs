@@ -43,6 +43,8 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
     check_state_machine(config, &mut problems);
     check_scanners(config, &mut problems);
     check_classes(config, &mut problems);
+    check_renditions(config, &mut problems);
+    check_image_limits(config, &mut problems);
     check_uploads(config, &mut problems);
     check_lifecycle(config, &mut problems);
     check_alarms(config, &mut problems);
@@ -459,6 +461,133 @@ fn check_classes(config: &PipelineConfig, problems: &mut Vec<Problem>) {
                 format!("classes.{name}.max_size"),
                 format!("max_size {} is out of range", class.max_size),
                 "use a size above zero and at most 5TiB (S3's object limit), e.g. \"50MiB\"",
+            ));
+        }
+    }
+}
+
+/// Types the thumbnail stage decodes; a class with renditions may hold only these.
+pub const RENDERABLE_TYPES: [&str; 6] = [
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/tiff",
+    "image/bmp",
+];
+/// Largest side of a rendition: a thumbnail stage is not an image converter.
+const MAX_RENDITION_SIDE: u32 = 8192;
+
+fn check_renditions(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    for (class_name, class) in &config.classes {
+        if class.renditions.is_empty() {
+            continue;
+        }
+        for (i, ty) in class.types.iter().enumerate() {
+            if !RENDERABLE_TYPES.contains(&ty.as_str()) {
+                problems.push(Problem::new(
+                    format!("classes.{class_name}.types[{i}]"),
+                    format!("class {class_name} has renditions, but \"{ty}\" cannot be rendered"),
+                    format!(
+                        "renditions can be made of {}; move \"{ty}\" to a class without renditions",
+                        RENDERABLE_TYPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, r) in class.renditions.iter().enumerate() {
+            let path = format!("classes.{class_name}.renditions[{i}]");
+            let valid_name = !r.name.is_empty()
+                && r.name.len() <= 32
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid_name {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!("\"{}\" cannot be part of a rendition's key", r.name),
+                    "use 1 to 32 lowercase letters, digits, `-` and `_`, e.g. \"thumb\"",
+                ));
+            } else if !seen.insert(r.name.as_str()) {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!("rendition \"{}\" is defined twice in class {class_name}", r.name),
+                    "give every rendition of a class its own name",
+                ));
+            }
+            for (field, value) in [("width", r.width), ("height", r.height)] {
+                if !(1..=MAX_RENDITION_SIDE).contains(&value) {
+                    problems.push(Problem::new(
+                        format!("{path}.{field}"),
+                        format!("{field} {value} is out of range"),
+                        format!("use 1 to {MAX_RENDITION_SIDE} pixels"),
+                    ));
+                }
+            }
+            if !(1..=100).contains(&r.quality) {
+                problems.push(Problem::new(
+                    format!("{path}.quality"),
+                    format!("quality {} is out of range", r.quality),
+                    "use 1 (smallest) to 100 (best); 80 is a good default",
+                ));
+            }
+        }
+    }
+}
+
+fn check_image_limits(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    for (name, stage) in &config.stages {
+        let Some(limits) = &stage.images else {
+            continue;
+        };
+        let path = format!("stages.{name}.images");
+        if name != "thumbnail" {
+            problems.push(Problem::new(
+                &path,
+                format!("stage {name} decodes no images"),
+                "move the [images] table to [stages.thumbnail.images]",
+            ));
+            continue;
+        }
+        for (field, value) in [
+            ("max_width", u64::from(limits.max_width)),
+            ("max_height", u64::from(limits.max_height)),
+            ("max_pixels", limits.max_pixels),
+            ("max_frames", u64::from(limits.max_frames)),
+        ] {
+            if value == 0 {
+                problems.push(Problem::new(
+                    format!("{path}.{field}"),
+                    format!("{field} of 0 rejects every image"),
+                    "use a positive limit, or leave the key out for the default",
+                ));
+            }
+        }
+        if limits.max_decoder_memory.bytes() < 16 * 1024 * 1024 {
+            problems.push(Problem::new(
+                format!("{path}.max_decoder_memory"),
+                format!("{} cannot decode a photograph", limits.max_decoder_memory),
+                "use at least \"16MiB\" (a 24 MP photo decoded at half size takes ~18 MiB); the default is \"1GiB\"",
+            ));
+        }
+        if limits.memory_budget.bytes() < limits.max_decoder_memory.bytes() {
+            problems.push(Problem::new(
+                format!("{path}.memory_budget"),
+                format!(
+                    "memory_budget {} is below max_decoder_memory {}",
+                    limits.memory_budget, limits.max_decoder_memory
+                ),
+                "the budget must hold at least one image at the decoder limit: raise memory_budget or lower max_decoder_memory",
+            ));
+        }
+        if limits.cache_control.trim().is_empty()
+            || limits.cache_control.chars().any(|c| c.is_control())
+        {
+            problems.push(Problem::new(
+                format!("{path}.cache_control"),
+                "not a Cache-Control header value",
+                "write a header value such as \"public, max-age=31536000, immutable\"",
             ));
         }
     }

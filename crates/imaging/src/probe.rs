@@ -1,0 +1,204 @@
+//! Header-only inspection: format, dimensions, frames and the memory a decode will need,
+//! checked against [`ImageLimits`] before any pixel is decoded.
+
+use std::io::Cursor;
+
+use image::ImageDecoder;
+use intake_core::config::ImageLimits;
+
+use crate::error::ImageError;
+use crate::jpeg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+    Tiff,
+    Bmp,
+}
+
+impl SourceFormat {
+    /// From the magic bytes (never the name or the declared type).
+    pub fn sniff(bytes: &[u8]) -> Option<SourceFormat> {
+        match bytes {
+            [0xFF, 0xD8, 0xFF, ..] => Some(SourceFormat::Jpeg),
+            [0x89, b'P', b'N', b'G', ..] => Some(SourceFormat::Png),
+            [b'G', b'I', b'F', b'8', ..] => Some(SourceFormat::Gif),
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
+                Some(SourceFormat::Webp)
+            }
+            [b'I', b'I', 42, 0, ..] | [b'M', b'M', 0, 42, ..] => Some(SourceFormat::Tiff),
+            [b'B', b'M', ..] => Some(SourceFormat::Bmp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "jpeg",
+            SourceFormat::Png => "png",
+            SourceFormat::Gif => "gif",
+            SourceFormat::Webp => "webp",
+            SourceFormat::Tiff => "tiff",
+            SourceFormat::Bmp => "bmp",
+        }
+    }
+
+    pub(crate) fn image_format(self) -> image::ImageFormat {
+        match self {
+            SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+            SourceFormat::Png => image::ImageFormat::Png,
+            SourceFormat::Gif => image::ImageFormat::Gif,
+            SourceFormat::Webp => image::ImageFormat::WebP,
+            SourceFormat::Tiff => image::ImageFormat::Tiff,
+            SourceFormat::Bmp => image::ImageFormat::Bmp,
+        }
+    }
+}
+
+/// What the header says, once it passed the limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub format: SourceFormat,
+    /// Stored dimensions (before the EXIF orientation is applied).
+    pub width: u32,
+    pub height: u32,
+    /// Frames of an animation (1 for still images).
+    pub frames: u32,
+    /// Bytes a full-size decode would allocate (pixels and decoder buffers). Shrink-on-load
+    /// needs less; this is the bound the memory budget reserves.
+    pub decode_bytes: u64,
+}
+
+/// Read the header and check it against `limits`. Cheap: no pixel is decoded (GIF frames
+/// are counted without decompressing them).
+pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
+    let format = SourceFormat::sniff(bytes).ok_or_else(|| ImageError::Unsupported {
+        format: "this file's".into(),
+    })?;
+    let (width, height, bytes_per_pixel, frames) = match format {
+        SourceFormat::Jpeg => {
+            let header = jpeg::header(bytes)?;
+            // Progressive JPEGs keep every DCT coefficient (2 bytes per sample) until the
+            // last scan; the output needs components bytes per pixel.
+            let per_pixel = header.components as u64 * if header.progressive { 3 } else { 1 };
+            (header.width, header.height, per_pixel, 1)
+        }
+        _ => {
+            let decoder = image::ImageReader::with_format(
+                Cursor::new(bytes),
+                format.image_format(),
+            )
+            .into_decoder()
+            .map_err(|e| classify(e, limits))?;
+            let (w, h) = decoder.dimensions();
+            let per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
+            let frames = if format == SourceFormat::Gif {
+                count_gif_frames(bytes, limits)?
+            } else {
+                1
+            };
+            (w, h, per_pixel, frames)
+        }
+    };
+    check_dimensions(width, height, limits)?;
+    if frames > limits.max_frames {
+        return Err(ImageError::TooManyFrames {
+            limit: limits.max_frames,
+        });
+    }
+    let decode_bytes = u64::from(width) * u64::from(height) * bytes_per_pixel.max(1);
+    if decode_bytes > limits.max_decoder_memory.bytes() {
+        return Err(ImageError::DecoderMemory {
+            needed: decode_bytes,
+            limit: limits.max_decoder_memory.bytes(),
+        });
+    }
+    Ok(Probe {
+        format,
+        width,
+        height,
+        frames,
+        decode_bytes,
+    })
+}
+
+pub(crate) fn check_dimensions(
+    width: u32,
+    height: u32,
+    limits: &ImageLimits,
+) -> Result<(), ImageError> {
+    let (w, h) = (u64::from(width), u64::from(height));
+    if w == 0 || h == 0 {
+        return Err(ImageError::Empty {
+            width: w,
+            height: h,
+        });
+    }
+    let over = |limit: u64, setting| ImageError::TooManyPixels {
+        width: w,
+        height: h,
+        pixels: w * h,
+        limit,
+        setting,
+    };
+    if w > u64::from(limits.max_width) {
+        return Err(over(u64::from(limits.max_width), "max_width"));
+    }
+    if h > u64::from(limits.max_height) {
+        return Err(over(u64::from(limits.max_height), "max_height"));
+    }
+    if w * h > limits.max_pixels {
+        return Err(over(limits.max_pixels, "max_pixels"));
+    }
+    Ok(())
+}
+
+/// Counts frames up to one past the limit, skipping their LZW data.
+fn count_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<u32, ImageError> {
+    let mut options = gif::DecodeOptions::new();
+    options.skip_frame_decoding(true);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(limits.max_decoder_memory.bytes().max(1)).expect("max(1)"),
+    ));
+    let mut decoder = options
+        .read_info(Cursor::new(bytes))
+        .map_err(ImageError::corrupt)?;
+    let mut frames = 0u32;
+    while decoder
+        .read_next_frame()
+        .map_err(ImageError::corrupt)?
+        .is_some()
+    {
+        frames += 1;
+        if frames > limits.max_frames {
+            break;
+        }
+    }
+    Ok(frames)
+}
+
+/// `image`'s errors, mapped to fixed codes.
+pub(crate) fn classify(e: image::ImageError, limits: &ImageLimits) -> ImageError {
+    match e {
+        image::ImageError::Limits(l) => match l.kind() {
+            image::error::LimitErrorKind::DimensionError => ImageError::TooManyPixels {
+                width: 0,
+                height: 0,
+                pixels: 0,
+                limit: limits.max_pixels,
+                setting: "max_pixels",
+            },
+            _ => ImageError::DecoderMemory {
+                needed: 0,
+                limit: limits.max_decoder_memory.bytes(),
+            },
+        },
+        image::ImageError::Unsupported(u) => ImageError::Unsupported {
+            format: u.to_string(),
+        },
+        other => ImageError::corrupt(other),
+    }
+}

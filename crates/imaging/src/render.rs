@@ -1,0 +1,230 @@
+//! [`render`]: one source, every configured rendition, one decode.
+
+use image::DynamicImage;
+use image::metadata::Orientation;
+use intake_core::config::{ImageLimits, Rendition, RenditionFormat};
+
+use crate::decode::{self, Pixels};
+use crate::error::ImageError;
+use crate::geometry::{self, Layout};
+use crate::probe::{Probe, SourceFormat, probe};
+use crate::{color, encode, resize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Jpeg,
+    Webp,
+    Png,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Png => "image/png",
+        }
+    }
+}
+
+/// One encoded rendition, as shown (orientation applied).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: OutputFormat,
+    pub bytes: Vec<u8>,
+}
+
+/// What [`render`] learned and made.
+#[derive(Debug, Clone)]
+pub struct Render {
+    pub probe: Probe,
+    /// The source as shown: stored dimensions with the EXIF orientation applied.
+    pub width: u32,
+    pub height: u32,
+    /// EXIF orientation 1–8 of the source (applied to every rendition).
+    pub orientation: u8,
+    pub has_alpha: bool,
+    /// The source carried a non-sRGB ICC profile and was converted to sRGB.
+    pub converted_to_srgb: bool,
+    /// Size the source was decoded at (smaller than stored when shrunk on load).
+    pub decoded_width: u32,
+    pub decoded_height: u32,
+    /// In the order of `renditions`.
+    pub renditions: Vec<Rendered>,
+}
+
+/// Makes every rendition of `source`. Checks the header against `limits` first; any
+/// failure is an [`ImageError`] with a fixed code, never a panic.
+pub fn render(
+    source: &[u8],
+    renditions: &[Rendition],
+    limits: &ImageLimits,
+) -> Result<Render, ImageError> {
+    let probe = probe(source, limits)?;
+    let (stored_w, stored_h) = (probe.width, probe.height);
+    let decoded = decode::decode(source, probe.format, limits, |orientation| {
+        let swap = turns(orientation);
+        let shrink = renditions
+            .iter()
+            .map(|r| geometry::layout(stored_w, stored_h, r, swap).shrink())
+            .fold(f64::INFINITY, f64::min);
+        if probe.format == SourceFormat::Jpeg && shrink.is_finite() {
+            geometry::jpeg_scale_numerator(shrink)
+        } else {
+            8
+        }
+    })?;
+    let orientation = decoded.orientation;
+    let swap = turns(orientation);
+    let mut pixels = decoded.pixels;
+    let converted_to_srgb = decoded
+        .icc
+        .as_deref()
+        .is_some_and(|icc| color::to_srgb(&mut pixels, icc));
+    let has_alpha = pixels.channels == 4;
+    let (decoded_width, decoded_height) = (pixels.width, pixels.height);
+
+    // Largest first, so smaller renditions can be resampled from a larger full-frame one.
+    let layouts: Vec<Layout> = renditions
+        .iter()
+        .map(|r| geometry::layout(stored_w, stored_h, r, swap))
+        .collect();
+    let mut order: Vec<usize> = (0..renditions.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(u64::from(layouts[i].out_width) * u64::from(layouts[i].out_height)));
+    let mut full_frames: Vec<Pixels> = Vec::new();
+    let mut made: Vec<Option<Rendered>> = vec![None; renditions.len()];
+    for i in order {
+        let (rendition, layout) = (&renditions[i], layouts[i]);
+        let source = pick_source(&pixels, &full_frames, &layout, stored_w);
+        let scale_x = f64::from(source.width) / f64::from(stored_w);
+        let scale_y = f64::from(source.height) / f64::from(stored_h);
+        let crop = (
+            layout.crop_left * scale_x,
+            layout.crop_top * scale_y,
+            layout.crop_width * scale_x,
+            layout.crop_height * scale_y,
+        );
+        let resized = resize::resize(source, crop, layout.out_width, layout.out_height)?;
+        let shown = orient(&resized, orientation);
+        let format = output_format(rendition.format, shown.width, shown.height, has_alpha);
+        let bytes = encode::encode(&shown, format, rendition.quality).map_err(|reason| {
+            ImageError::Encode {
+                rendition: rendition.name.clone(),
+                reason,
+            }
+        })?;
+        made[i] = Some(Rendered {
+            name: rendition.name.clone(),
+            width: shown.width,
+            height: shown.height,
+            format,
+            bytes,
+        });
+        if layout.is_full_frame(stored_w, stored_h) {
+            full_frames.push(resized);
+        }
+    }
+    let (width, height) = if swap {
+        (stored_h, stored_w)
+    } else {
+        (stored_w, stored_h)
+    };
+    Ok(Render {
+        probe,
+        width,
+        height,
+        orientation,
+        has_alpha,
+        converted_to_srgb,
+        decoded_width,
+        decoded_height,
+        renditions: made.into_iter().map(|r| r.expect("every rendition made")).collect(),
+    })
+}
+
+/// The smallest full-frame image that still has at least twice the pixels per output pixel
+/// that `layout` needs (resampling from it looks the same as from the decode, and costs a
+/// fraction); the decode itself otherwise.
+fn pick_source<'a>(decoded: &'a Pixels, full_frames: &'a [Pixels], layout: &Layout, stored_w: u32) -> &'a Pixels {
+    full_frames
+        .iter()
+        .filter(|candidate| {
+            layout.shrink() * f64::from(candidate.width) / f64::from(stored_w) >= 2.0
+        })
+        .min_by_key(|candidate| u64::from(candidate.width) * u64::from(candidate.height))
+        .filter(|candidate| candidate.width < decoded.width)
+        .unwrap_or(decoded)
+}
+
+/// Orientations 5–8 turn the image by 90°: width and height swap.
+fn turns(orientation: u8) -> bool {
+    (5..=8).contains(&orientation)
+}
+
+fn output_format(wanted: RenditionFormat, width: u32, height: u32, has_alpha: bool) -> OutputFormat {
+    match wanted {
+        RenditionFormat::Jpeg => OutputFormat::Jpeg,
+        RenditionFormat::Png => OutputFormat::Png,
+        RenditionFormat::Webp => OutputFormat::Webp,
+        RenditionFormat::Auto if width.max(height) <= encode::WEBP_MAX_SIDE => OutputFormat::Webp,
+        RenditionFormat::Auto if has_alpha => OutputFormat::Png,
+        RenditionFormat::Auto => OutputFormat::Jpeg,
+    }
+}
+
+/// Applies the EXIF orientation to a (small) rendition.
+fn orient(pixels: &Pixels, orientation: u8) -> Pixels {
+    if orientation <= 1 || orientation > 8 {
+        return Pixels {
+            width: pixels.width,
+            height: pixels.height,
+            channels: pixels.channels,
+            data: pixels.data.clone(),
+        };
+    }
+    let mut image = if pixels.channels == 4 {
+        DynamicImage::ImageRgba8(
+            image::RgbaImage::from_raw(pixels.width, pixels.height, pixels.data.clone())
+                .expect("buffer matches its dimensions"),
+        )
+    } else {
+        DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(pixels.width, pixels.height, pixels.data.clone())
+                .expect("buffer matches its dimensions"),
+        )
+    };
+    if let Some(o) = Orientation::from_exif(orientation) {
+        image.apply_orientation(o);
+    }
+    let (width, height) = (image.width(), image.height());
+    let data = if pixels.channels == 4 {
+        image.into_rgba8().into_raw()
+    } else {
+        image.into_rgb8().into_raw()
+    };
+    Pixels {
+        width,
+        height,
+        channels: pixels.channels,
+        data,
+    }
+}
