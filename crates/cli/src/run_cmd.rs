@@ -9,6 +9,7 @@ use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use intake_runtime::{StageCx, Worker, WorkerSettings};
 use intake_stage_scan::Scan;
+use intake_stage_thumbnail::Thumbnail;
 use intake_stage_validate::Validate;
 use intake_store::Ledger;
 use tokio::sync::watch;
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 use crate::Failure;
 
 /// Stages this build can run; the others are being built.
-const IMPLEMENTED: [StageKind; 2] = [StageKind::Validate, StageKind::Scan];
+const IMPLEMENTED: [StageKind; 3] = [StageKind::Validate, StageKind::Scan, StageKind::Thumbnail];
 
 pub async fn run(
     config: PipelineConfig,
@@ -42,7 +43,7 @@ pub async fn run(
                 }
                 if !IMPLEMENTED.contains(&kind) {
                     return Err(anyhow::anyhow!(
-                        "stage {kind} is not implemented in this build yet; run --stages validate,scan"
+                        "stage {kind} is not implemented in this build yet; run --stages validate,scan,thumbnail"
                     )
                     .into());
                 }
@@ -110,6 +111,17 @@ pub async fn run(
             StageKind::Scan => {
                 let worker = Worker::new(
                     Scan::from_config(&cx.config),
+                    cx.clone(),
+                    ledger.clone(),
+                    settings,
+                )
+                .await
+                .map_err(anyhow::Error::from)?;
+                workers.spawn(worker.run(stopped));
+            }
+            StageKind::Thumbnail => {
+                let worker = Worker::new(
+                    Thumbnail::from_config(&cx.config),
                     cx.clone(),
                     ledger.clone(),
                     settings,
