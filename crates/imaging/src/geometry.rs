@@ -121,9 +121,10 @@ mod tests {
     #[test]
     fn a_turned_image_gets_the_box_turned() {
         // Stored 4000 wide, 3000 high; shown 3000 wide, 4000 high: a 200×100 box shown
-        // becomes 100×200 over the stored pixels.
+        // becomes 100×200 over the stored pixels. The shown height limits (4000 → 100), so
+        // it is shown 75×100, stored 100×75.
         let l = layout(4000, 3000, &rendition(200, 100, Fit::Contain), true);
-        assert_eq!((l.out_width, l.out_height), (133, 100));
+        assert_eq!((l.out_width, l.out_height), (100, 75));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! libjpeg reports fatal errors through a callback that must not return; the `mozjpeg`
 //! crate unwinds out of it, so every call here runs inside `catch_unwind`. It also silences
 //! warnings, and a truncated file is only a warning to libjpeg (it pads the image with
-//! grey), so this module installs its own error manager that remembers "premature end of
-//! data": a truncated upload must fail, not become a half-grey thumbnail.
+//! grey), as is a scan whose data ends before the frame it draws (a header that claims more
+//! pixels than the file holds), so this module installs its own error manager that
+//! remembers "premature end of data": such uploads must fail, not become half-grey
+//! thumbnails.
 
 use std::cell::Cell;
 use std::os::raw::c_int;
@@ -39,12 +41,15 @@ thread_local! {
 
 /// libjpeg-turbo's JWRN_JPEG_EOF: "Premature end of JPEG file".
 const JWRN_JPEG_EOF: c_int = 120;
+/// libjpeg-turbo's JWRN_HIT_MARKER: "Corrupt JPEG data: premature end of data segment"
+/// (the entropy-coded data ran out before the scan's last block).
+const JWRN_HIT_MARKER: c_int = 117;
 
 unsafe extern "C-unwind" fn remember_truncation(cinfo: &mut ffi::jpeg_common_struct, level: c_int) {
     // SAFETY: libjpeg calls this with its own valid cinfo, whose `err` points at the error
     // manager installed below for the lifetime of the decompressor.
     let code = unsafe { (*cinfo.err).msg_code };
-    if level < 0 && code == JWRN_JPEG_EOF {
+    if level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) {
         TRUNCATED.with(|t| t.set(true));
     }
 }

@@ -87,6 +87,10 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
             (header.width, header.height, per_pixel, 1)
         }
         _ => {
+            // `png` refuses a zero side as a format error; an empty image has its own code.
+            if let Some((w, h)) = png_size(bytes).filter(|_| format == SourceFormat::Png) {
+                check_dimensions(w, h, limits)?;
+            }
             let decoder = image::ImageReader::with_format(
                 Cursor::new(bytes),
                 format.image_format(),
@@ -154,6 +158,13 @@ pub(crate) fn check_dimensions(
         return Err(over(limits.max_pixels, "max_pixels"));
     }
     Ok(())
+}
+
+/// The size in a PNG's IHDR, which is always the first chunk.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let ihdr = bytes.get(12..24).filter(|chunk| chunk.starts_with(b"IHDR"))?;
+    let field = |at: usize| u32::from_be_bytes([ihdr[at], ihdr[at + 1], ihdr[at + 2], ihdr[at + 3]]);
+    Some((field(4), field(8)))
 }
 
 /// Counts frames up to one past the limit, skipping their LZW data.
