@@ -63,7 +63,13 @@ async fn versions_under(p: &Pipeline, prefix: &str) -> Vec<String> {
         .unwrap();
     out.versions()
         .iter()
-        .map(|v| format!("{}@{}", v.key().unwrap_or_default(), v.version_id().unwrap_or_default()))
+        .map(|v| {
+            format!(
+                "{}@{}",
+                v.key().unwrap_or_default(),
+                v.version_id().unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -79,16 +85,22 @@ async fn renditions_are_upright_stripped_and_keep_alpha_and_documents_are_skippe
     // to show) and GPS coordinates.
     let photo = key("tenant-a", "photo.jpg");
     let jpeg = samples::jpeg_with_exif(1200, 800, 6, true);
-    assert!(jpeg.windows(4).any(|w| w == b"Exif"), "the sample carries EXIF");
+    assert!(
+        jpeg.windows(4).any(|w| w == b"Exif"),
+        "the sample carries EXIF"
+    );
     p.upload(&photo, jpeg, "image/jpeg").await;
     let logo = key("tenant-a", "logo.png");
-    p.upload(&logo, samples::png_rgba(600, 400), "image/png").await;
+    p.upload(&logo, samples::png_rgba(600, 400), "image/png")
+        .await;
     let doc = key("tenant-a", "report.pdf");
     p.upload(&doc, pdf(), "application/pdf").await;
 
     let validate = p.spawn_worker(Validate::new(&p.config), "v1").await;
     let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
-    let thumbnail = p.spawn_worker(Thumbnail::from_config(&p.config), "t1").await;
+    let thumbnail = p
+        .spawn_worker(Thumbnail::from_config(&p.config), "t1")
+        .await;
     let outcomes = p.outcomes(9).await;
     validate.stop().await;
     scan.stop().await;
@@ -104,11 +116,17 @@ async fn renditions_are_upright_stripped_and_keep_alpha_and_documents_are_skippe
     assert_eq!(photo_outcome.outcome, "thumbnailed", "{photo_outcome:#?}");
     let object_id = photo_outcome.object.object_id();
     let thumb = rendition(photo_outcome, "thumb");
-    assert_eq!((thumb["width"].as_u64(), thumb["height"].as_u64()), (Some(256), Some(256)));
+    assert_eq!(
+        (thumb["width"].as_u64(), thumb["height"].as_u64()),
+        (Some(256), Some(256))
+    );
     assert_eq!(thumb["key"], format!("tenant-a/{object_id}/thumb.webp"));
     let preview = rendition(photo_outcome, "preview");
     // Shown 800×1200 (turned), fitted into 1024×1024: 683×1024.
-    assert_eq!((preview["width"].as_u64(), preview["height"].as_u64()), (Some(683), Some(1024)));
+    assert_eq!(
+        (preview["width"].as_u64(), preview["height"].as_u64()),
+        (Some(683), Some(1024))
+    );
     assert_eq!(photo_outcome.extra["image"]["orientation"], 6);
 
     let stored = fetch(&p, preview["key"].as_str().unwrap()).await;
@@ -117,22 +135,38 @@ async fn renditions_are_upright_stripped_and_keep_alpha_and_documents_are_skippe
         stored.cache_control(),
         Some("public, max-age=31536000, immutable")
     );
-    let source_version = photo_outcome.location.as_ref().expect("promoted").version_token();
+    let source_version = photo_outcome
+        .location
+        .as_ref()
+        .expect("promoted")
+        .version_token();
     assert_eq!(
-        stored.metadata().and_then(|m| m.get(SOURCE_VERSION_METADATA)).map(String::as_str),
+        stored
+            .metadata()
+            .and_then(|m| m.get(SOURCE_VERSION_METADATA))
+            .map(String::as_str),
         Some(source_version),
         "the rendition points back at the promoted version"
     );
     let bytes = stored.body.collect().await.unwrap().into_bytes();
     for needle in [&b"Exif"[..], b"EXIF", b"GPS", b"XMP"] {
-        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "rendition holds {needle:?}");
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "rendition holds {needle:?}"
+        );
     }
     let shown = image::load_from_memory(&bytes).expect("a real WebP");
     assert_eq!(shown.dimensions(), (683, 1024));
     // Stored top-left is shown top-right after a quarter turn clockwise.
-    assert!(is_red(shown.get_pixel(600, 100)), "top-right is red: upright");
+    assert!(
+        is_red(shown.get_pixel(600, 100)),
+        "top-right is red: upright"
+    );
     assert!(!is_red(shown.get_pixel(80, 100)), "top-left is not red");
-    assert!(!is_red(shown.get_pixel(600, 900)), "bottom-right is not red");
+    assert!(
+        !is_red(shown.get_pixel(600, 900)),
+        "bottom-right is not red"
+    );
 
     let logo_outcome = of(&logo);
     assert_eq!(logo_outcome.outcome, "thumbnailed", "{logo_outcome:#?}");
@@ -146,7 +180,10 @@ async fn renditions_are_upright_stripped_and_keep_alpha_and_documents_are_skippe
         .unwrap()
         .into_bytes();
     let decoded = image::load_from_memory(&bytes).unwrap();
-    assert!(decoded.color().has_alpha(), "WebP rendition keeps the alpha channel");
+    assert!(
+        decoded.color().has_alpha(),
+        "WebP rendition keeps the alpha channel"
+    );
     assert!(
         decoded.to_rgba8().pixels().any(|px| px[3] < 128),
         "transparent pixels stay transparent"
@@ -154,8 +191,16 @@ async fn renditions_are_upright_stripped_and_keep_alpha_and_documents_are_skippe
 
     let doc_outcome = of(&doc);
     assert_eq!(doc_outcome.outcome, "skipped", "{doc_outcome:#?}");
-    assert!(versions_under(&p, &format!("tenant-a/{}/", doc_outcome.object.object_id())).await.is_empty());
-    assert_eq!(versions_under(&p, "tenant-a/").await.len(), 4, "two renditions per image, nothing else");
+    assert!(
+        versions_under(&p, &format!("tenant-a/{}/", doc_outcome.object.object_id()))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        versions_under(&p, "tenant-a/").await.len(),
+        4,
+        "two renditions per image, nothing else"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,7 +208,8 @@ async fn a_redelivered_message_writes_no_second_copy_and_no_second_outcome() {
     let clamd = ClamdFixture::start("10M").await.expect("clamd");
     let p = pipeline_with(&clamd).await;
     let photo = key("tenant-b", "photo.jpg");
-    p.upload(&photo, samples::photo_jpeg(1600, 1200, 85), "image/jpeg").await;
+    p.upload(&photo, samples::photo_jpeg(1600, 1200, 85), "image/jpeg")
+        .await;
     let validate = p.spawn_worker(Validate::new(&p.config), "v1").await;
     let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
     let outcomes = p.outcomes(2).await;
@@ -179,7 +225,9 @@ async fn a_redelivered_message_writes_no_second_copy_and_no_second_outcome() {
     // The clean outcome arrives three times: once from SNS, twice more by hand.
     let queue = p.stage_queue_url(StageKind::Thumbnail).await;
     let body = serde_json::to_string(&clean).unwrap();
-    let thumbnail = p.spawn_worker(Thumbnail::from_config(&p.config), "t1").await;
+    let thumbnail = p
+        .spawn_worker(Thumbnail::from_config(&p.config), "t1")
+        .await;
     let first = p.outcomes(1).await;
     assert_eq!(first[0].outcome, "thumbnailed");
     p.send(&queue, &body).await;
@@ -193,7 +241,11 @@ async fn a_redelivered_message_writes_no_second_copy_and_no_second_outcome() {
     let v = VersionKey::new(&object.bucket, &object.key, object.version_token());
     assert_eq!(p.ledger.completions(&v, "thumbnail").await.unwrap(), 1);
     let prefix = format!("tenant-b/{}/", object.object_id());
-    assert_eq!(versions_under(&p, &prefix).await.len(), 2, "one version per rendition");
+    assert_eq!(
+        versions_under(&p, &prefix).await.len(),
+        2,
+        "one version per rendition"
+    );
 
     // A crash after the PUTs, before the ledger recorded them, re-runs the stage itself:
     // the conditional PUTs find the renditions in place and add no version.
@@ -203,9 +255,16 @@ async fn a_redelivered_message_writes_no_second_copy_and_no_second_outcome() {
         location: clean.current_location().clone(),
         upstream: Some(clean.clone()),
     };
-    let rerun = stage.process(&p.cx(), &input).await.expect("re-run succeeds");
+    let rerun = stage
+        .process(&p.cx(), &input)
+        .await
+        .expect("re-run succeeds");
     assert_eq!(rerun.outcome, "thumbnailed");
-    assert_eq!(versions_under(&p, &prefix).await.len(), 2, "still one version per rendition");
+    assert_eq!(
+        versions_under(&p, &prefix).await.len(),
+        2,
+        "still one version per rendition"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,16 +272,53 @@ async fn hostile_images_fail_with_fixed_codes_and_the_worker_goes_on() {
     let p = Pipeline::start().await;
     let store = p.bucket(BucketRole::Store).to_owned();
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("bomb.png", samples::bomb_png(50_000, 50_000), "image/png", "too_many_pixels"),
-        ("truncated.jpg", samples::truncated_jpeg(1600, 1200), "image/jpeg", "corrupt_image"),
-        ("lying.jpg", samples::lying_header_jpeg(), "image/jpeg", "corrupt_image"),
-        ("lying.png", samples::lying_header_png(), "image/png", "corrupt_image"),
-        ("zero.png", samples::zero_dimension_png(), "image/png", "empty_image"),
-        ("frames.gif", samples::gif_frames(64, 64, 1000), "image/gif", "too_many_frames"),
-        ("fine.jpg", samples::photo_jpeg(800, 600, 85), "image/jpeg", ""),
+        (
+            "bomb.png",
+            samples::bomb_png(50_000, 50_000),
+            "image/png",
+            "too_many_pixels",
+        ),
+        (
+            "truncated.jpg",
+            samples::truncated_jpeg(1600, 1200),
+            "image/jpeg",
+            "corrupt_image",
+        ),
+        (
+            "lying.jpg",
+            samples::lying_header_jpeg(),
+            "image/jpeg",
+            "corrupt_image",
+        ),
+        (
+            "lying.png",
+            samples::lying_header_png(),
+            "image/png",
+            "corrupt_image",
+        ),
+        (
+            "zero.png",
+            samples::zero_dimension_png(),
+            "image/png",
+            "empty_image",
+        ),
+        (
+            "frames.gif",
+            samples::gif_frames(64, 64, 1000),
+            "image/gif",
+            "too_many_frames",
+        ),
+        (
+            "fine.jpg",
+            samples::photo_jpeg(800, 600, 85),
+            "image/jpeg",
+            "",
+        ),
     ];
     let queue = p.stage_queue_url(StageKind::Thumbnail).await;
-    let thumbnail = p.spawn_worker(Thumbnail::from_config(&p.config), "t1").await;
+    let thumbnail = p
+        .spawn_worker(Thumbnail::from_config(&p.config), "t1")
+        .await;
     let mut keys = Vec::new();
     for (name, bytes, content_type, _) in &cases {
         // As the scan stage leaves it: promoted into the store bucket, announced as clean.
@@ -262,11 +358,15 @@ async fn hostile_images_fail_with_fixed_codes_and_the_worker_goes_on() {
             detected_type: Some((*content_type).into()),
             class: Some("image".into()),
             location: Some(location),
-            timings: Timings { started_ms: 0, finished_ms: 0 },
+            timings: Timings {
+                started_ms: 0,
+                finished_ms: 0,
+            },
             worker: "test".into(),
             extra: Default::default(),
         };
-        p.send(&queue, &serde_json::to_string(&clean).unwrap()).await;
+        p.send(&queue, &serde_json::to_string(&clean).unwrap())
+            .await;
         keys.push(key);
     }
     let outcomes = p.outcomes(cases.len()).await;
@@ -283,7 +383,10 @@ async fn hostile_images_fail_with_fixed_codes_and_the_worker_goes_on() {
         } else {
             assert_eq!(outcome.outcome, "failed", "{name}: {outcome:#?}");
             assert_eq!(outcome.code.as_deref(), Some(*code), "{name}: {outcome:#?}");
-            assert!(outcome.detail.as_deref().is_some_and(|d| d.contains(key)), "the detail names the object: {outcome:#?}");
+            assert!(
+                outcome.detail.as_deref().is_some_and(|d| d.contains(key)),
+                "the detail names the object: {outcome:#?}"
+            );
         }
     }
     let dlq = p.dlq_url(StageKind::Thumbnail).await;

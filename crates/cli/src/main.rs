@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a failure while running (AWS unreachable, a call refused),
 //! 2 a bad invocation or an invalid `pipeline.toml`.
 
+mod bench_cmd;
 mod iam_cmd;
 mod provision_cmd;
 mod run_cmd;
@@ -71,6 +72,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (run from the workspace; see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench_cmd::BenchCommand,
+    },
 }
 
 /// How a command failed, which decides the exit code.
@@ -101,6 +107,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Benchmarks are synchronous: no runtime threads in the measured worker processes.
+    let command = match cli.command {
+        Command::Bench { command } => return exit_code(bench_cmd::run(&cli.config, command)),
+        command => command,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -108,7 +119,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.config, cli.command)) {
+    exit_code(runtime.block_on(run(cli.config, command)))
+}
+
+/// The exit code of a command's result, printing the error.
+fn exit_code(result: Result<(), Failure>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e @ ConfigError::Read { .. })) => {
             eprintln!("error: {e}");
@@ -158,5 +174,6 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             concurrency,
         } => run_cmd::run(load(&config)?, stages, concurrency).await,
         Command::Status { uri, json } => status_cmd::run(&load(&config)?, &uri, json).await,
+        Command::Bench { command } => bench_cmd::run(&config, command),
     }
 }

@@ -38,7 +38,11 @@ impl ObjectRef {
     pub fn object_id(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
-        for part in [self.bucket.as_str(), self.key.as_str(), self.version_token()] {
+        for part in [
+            self.bucket.as_str(),
+            self.key.as_str(),
+            self.version_token(),
+        ] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }

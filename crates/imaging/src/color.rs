@@ -19,7 +19,12 @@ pub(crate) fn to_srgb(pixels: &mut Pixels, icc: &[u8]) -> bool {
     } else {
         DataType::RGB8
     };
-    let Some(transform) = Transform::new(&profile, &Profile::new_sRGB(), data_type, Intent::Perceptual) else {
+    let Some(transform) = Transform::new(
+        &profile,
+        &Profile::new_sRGB(),
+        data_type,
+        Intent::Perceptual,
+    ) else {
         return false;
     };
     transform.apply(&mut pixels.data);

@@ -55,10 +55,7 @@ pub(crate) fn decode(
     image_limits.max_alloc = Some(limits.max_decoder_memory.bytes());
     reader.limits(image_limits);
     let mut decoder = reader.into_decoder().map_err(|e| classify(e, limits))?;
-    let orientation = decoder
-        .orientation()
-        .map(|o| o.to_exif())
-        .unwrap_or(1);
+    let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
     let icc = decoder.icc_profile().ok().flatten();
     let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         DynamicImage::from_decoder(decoder)

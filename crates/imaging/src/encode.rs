@@ -12,7 +12,11 @@ use crate::render::OutputFormat;
 /// WebP's largest side.
 pub(crate) const WEBP_MAX_SIDE: u32 = 16_383;
 
-pub(crate) fn encode(pixels: &Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, String> {
+pub(crate) fn encode(
+    pixels: &Pixels,
+    format: OutputFormat,
+    quality: u8,
+) -> Result<Vec<u8>, String> {
     match format {
         OutputFormat::Jpeg => jpeg(pixels, quality),
         OutputFormat::Webp => webp(pixels, quality),
@@ -56,7 +60,8 @@ fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, String> {
     } else {
         webp::Encoder::from_rgb(&pixels.data, pixels.width, pixels.height)
     };
-    let mut config = webp::WebPConfig::new().map_err(|()| "libwebp refused its default configuration".to_owned())?;
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| "libwebp refused its default configuration".to_owned())?;
     config.quality = f32::from(quality);
     config.method = 4;
     encoder

@@ -26,7 +26,9 @@ pub enum ImageError {
     Empty { width: u64, height: u64 },
     #[error("image data is corrupt or truncated: {reason}")]
     Corrupt { reason: String },
-    #[error("{format} images cannot be rendered; renditions are made of JPEG, PNG, GIF, WebP, TIFF and BMP")]
+    #[error(
+        "{format} images cannot be rendered; renditions are made of JPEG, PNG, GIF, WebP, TIFF and BMP"
+    )]
     Unsupported { format: String },
     #[error("encoding the {rendition} rendition failed: {reason}")]
     Encode { rendition: String, reason: String },

@@ -125,12 +125,16 @@ pub(crate) fn orientation(bytes: &[u8]) -> Option<u8> {
     let mut at = 2;
     while at + 4 <= bytes.len() && bytes[at] == 0xFF {
         let marker = bytes[at + 1];
-        if marker == 0xDA || (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+        if marker == 0xDA
+            || (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker)
+        {
             return None;
         }
         let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
         let segment = bytes.get(at + 4..at + 2 + length)?;
-        if marker == 0xE1 && let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
+        if marker == 0xE1
+            && let Some(tiff) = segment.strip_prefix(b"Exif\0\0")
+        {
             return image::metadata::Orientation::from_exif_chunk(tiff).map(|o| o.to_exif());
         }
         at += 2 + length;
@@ -170,7 +174,9 @@ pub(crate) fn decode(bytes: &[u8], numerator: u8) -> Result<Decoded, ImageError>
         let mut adobe = false;
         for marker in decompress.markers() {
             match marker.marker {
-                Marker::APP(2) if marker.data.starts_with(b"ICC_PROFILE\0") && marker.data.len() > 14 => {
+                Marker::APP(2)
+                    if marker.data.starts_with(b"ICC_PROFILE\0") && marker.data.len() > 14 =>
+                {
                     icc_chunks.push((marker.data[12], marker.data[14..].to_vec()));
                 }
                 Marker::APP(14) if marker.data.starts_with(b"Adobe") => adobe = true,
@@ -178,8 +184,12 @@ pub(crate) fn decode(bytes: &[u8], numerator: u8) -> Result<Decoded, ImageError>
             }
         }
         icc_chunks.sort_by_key(|(sequence, _)| *sequence);
-        let icc = (!icc_chunks.is_empty())
-            .then(|| icc_chunks.into_iter().flat_map(|(_, data)| data).collect::<Vec<u8>>());
+        let icc = (!icc_chunks.is_empty()).then(|| {
+            icc_chunks
+                .into_iter()
+                .flat_map(|(_, data)| data)
+                .collect::<Vec<u8>>()
+        });
         decompress.scale(numerator);
         let cmyk = matches!(
             decompress.color_space(),
@@ -230,7 +240,10 @@ mod tests {
     #[test]
     fn cmyk_conversion_handles_both_polarities() {
         // White: no ink. Inverted storage writes 255 for "no ink".
-        assert_eq!(cmyk_to_rgb(&[255, 255, 255, 255], true), vec![255, 255, 255]);
+        assert_eq!(
+            cmyk_to_rgb(&[255, 255, 255, 255], true),
+            vec![255, 255, 255]
+        );
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0], false), vec![255, 255, 255]);
         // Full black ink.
         assert_eq!(cmyk_to_rgb(&[255, 255, 255, 0], true), vec![0, 0, 0]);

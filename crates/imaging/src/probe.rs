@@ -26,9 +26,21 @@ impl SourceFormat {
             [0xFF, 0xD8, 0xFF, ..] => Some(SourceFormat::Jpeg),
             [0x89, b'P', b'N', b'G', ..] => Some(SourceFormat::Png),
             [b'G', b'I', b'F', b'8', ..] => Some(SourceFormat::Gif),
-            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
-                Some(SourceFormat::Webp)
-            }
+            [
+                b'R',
+                b'I',
+                b'F',
+                b'F',
+                _,
+                _,
+                _,
+                _,
+                b'W',
+                b'E',
+                b'B',
+                b'P',
+                ..,
+            ] => Some(SourceFormat::Webp),
             [b'I', b'I', 42, 0, ..] | [b'M', b'M', 0, 42, ..] => Some(SourceFormat::Tiff),
             [b'B', b'M', ..] => Some(SourceFormat::Bmp),
             _ => None,
@@ -91,12 +103,10 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
             if let Some((w, h)) = png_size(bytes).filter(|_| format == SourceFormat::Png) {
                 check_dimensions(w, h, limits)?;
             }
-            let decoder = image::ImageReader::with_format(
-                Cursor::new(bytes),
-                format.image_format(),
-            )
-            .into_decoder()
-            .map_err(|e| classify(e, limits))?;
+            let decoder =
+                image::ImageReader::with_format(Cursor::new(bytes), format.image_format())
+                    .into_decoder()
+                    .map_err(|e| classify(e, limits))?;
             let (w, h) = decoder.dimensions();
             let per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
             let frames = if format == SourceFormat::Gif {
@@ -162,8 +172,11 @@ pub(crate) fn check_dimensions(
 
 /// The size in a PNG's IHDR, which is always the first chunk.
 fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    let ihdr = bytes.get(12..24).filter(|chunk| chunk.starts_with(b"IHDR"))?;
-    let field = |at: usize| u32::from_be_bytes([ihdr[at], ihdr[at + 1], ihdr[at + 2], ihdr[at + 3]]);
+    let ihdr = bytes
+        .get(12..24)
+        .filter(|chunk| chunk.starts_with(b"IHDR"))?;
+    let field =
+        |at: usize| u32::from_be_bytes([ihdr[at], ihdr[at + 1], ihdr[at + 2], ihdr[at + 3]]);
     Some((field(4), field(8)))
 }
 

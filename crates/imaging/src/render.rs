@@ -109,7 +109,9 @@ pub fn render(
         .map(|r| geometry::layout(stored_w, stored_h, r, swap))
         .collect();
     let mut order: Vec<usize> = (0..renditions.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(u64::from(layouts[i].out_width) * u64::from(layouts[i].out_height)));
+    order.sort_by_key(|&i| {
+        std::cmp::Reverse(u64::from(layouts[i].out_width) * u64::from(layouts[i].out_height))
+    });
     let mut full_frames: Vec<Pixels> = Vec::new();
     let mut made: Vec<Option<Rendered>> = vec![None; renditions.len()];
     for i in order {
@@ -157,14 +159,22 @@ pub fn render(
         converted_to_srgb,
         decoded_width,
         decoded_height,
-        renditions: made.into_iter().map(|r| r.expect("every rendition made")).collect(),
+        renditions: made
+            .into_iter()
+            .map(|r| r.expect("every rendition made"))
+            .collect(),
     })
 }
 
 /// The smallest full-frame image that still has at least twice the pixels per output pixel
 /// that `layout` needs (resampling from it looks the same as from the decode, and costs a
 /// fraction); the decode itself otherwise.
-fn pick_source<'a>(decoded: &'a Pixels, full_frames: &'a [Pixels], layout: &Layout, stored_w: u32) -> &'a Pixels {
+fn pick_source<'a>(
+    decoded: &'a Pixels,
+    full_frames: &'a [Pixels],
+    layout: &Layout,
+    stored_w: u32,
+) -> &'a Pixels {
     full_frames
         .iter()
         .filter(|candidate| {
@@ -180,7 +190,12 @@ fn turns(orientation: u8) -> bool {
     (5..=8).contains(&orientation)
 }
 
-fn output_format(wanted: RenditionFormat, width: u32, height: u32, has_alpha: bool) -> OutputFormat {
+fn output_format(
+    wanted: RenditionFormat,
+    width: u32,
+    height: u32,
+    has_alpha: bool,
+) -> OutputFormat {
     match wanted {
         RenditionFormat::Jpeg => OutputFormat::Jpeg,
         RenditionFormat::Png => OutputFormat::Png,

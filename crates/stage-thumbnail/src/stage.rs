@@ -90,12 +90,13 @@ impl Stage for Thumbnail {
         let source = &input.location;
         let bytes = read_object(cx, source).await?;
 
-        let failed = |e: ImageError| {
-            StageError::permanent(e.code(), format!("{source}: {e}"))
-        };
+        let failed = |e: ImageError| StageError::permanent(e.code(), format!("{source}: {e}"));
         let probe = intake_imaging::probe(&bytes, &self.limits).map_err(failed)?;
         // Room for the decode and the resampled full-frame images made from it.
-        let _memory = self.budget.reserve(probe.decode_bytes + probe.decode_bytes / 2).await;
+        let _memory = self
+            .budget
+            .reserve(probe.decode_bytes + probe.decode_bytes / 2)
+            .await;
         let _decoder = self
             .decoders
             .acquire()
@@ -165,7 +166,14 @@ impl Stage for Thumbnail {
 /// The whole object, read once (renditions need random access to the compressed bytes;
 /// their size is bounded by the class's `max_size`).
 async fn read_object(cx: &StageCx, object: &ObjectRef) -> Result<Vec<u8>, StageError> {
-    let classify = |operation, e| s3_failure(intake_aws::error::classify(&cx.aws.endpoint, operation, &object.to_string(), e));
+    let classify = |operation, e| {
+        s3_failure(intake_aws::error::classify(
+            &cx.aws.endpoint,
+            operation,
+            &object.to_string(),
+            e,
+        ))
+    };
     let out = cx
         .aws
         .s3
@@ -224,7 +232,11 @@ async fn put_once(
             if e.code() == Some("PreconditionFailed")
                 || e.raw_response().is_some_and(|r| r.status().as_u16() == 412) =>
         {
-            tracing::debug!(bucket, key, "rendition already written by an earlier attempt");
+            tracing::debug!(
+                bucket,
+                key,
+                "rendition already written by an earlier attempt"
+            );
             Ok(())
         }
         Err(e) => Err(s3_failure(intake_aws::error::classify(

@@ -512,7 +512,10 @@ fn check_renditions(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             } else if !seen.insert(r.name.as_str()) {
                 problems.push(Problem::new(
                     format!("{path}.name"),
-                    format!("rendition \"{}\" is defined twice in class {class_name}", r.name),
+                    format!(
+                        "rendition \"{}\" is defined twice in class {class_name}",
+                        r.name
+                    ),
                     "give every rendition of a class its own name",
                 ));
             }
