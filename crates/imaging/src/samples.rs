@@ -26,6 +26,78 @@ pub fn photo_jpeg(width: u32, height: u32, quality: u8) -> Vec<u8> {
     )
 }
 
+/// A solid-colour JPEG carrying `icc` in its APP2 markers.
+pub fn solid_jpeg_with_icc(width: u32, height: u32, rgb: [u8; 3], icc: &[u8]) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgb).collect();
+    jpeg(
+        &pixels,
+        width,
+        height,
+        ColorSpace::JCS_RGB,
+        Options {
+            icc: Some(icc),
+            ..Options::quality(95)
+        },
+    )
+}
+
+/// An ICC v2 RGB display profile (matrix/TRC, gamma 2.2) whose red and green colorants are
+/// sRGB's green and red: pixels stored as pure red *mean* green. A renderer that converts
+/// to sRGB shows green; one that ignores the profile shows red.
+pub fn swapped_primaries_icc() -> Vec<u8> {
+    fn s15(v: f64) -> [u8; 4] {
+        ((v * 65536.0).round() as i32).to_be_bytes()
+    }
+    fn xyz(x: f64, y: f64, z: f64) -> Vec<u8> {
+        let mut tag = b"XYZ \0\0\0\0".to_vec();
+        for v in [x, y, z] {
+            tag.extend(s15(v));
+        }
+        tag
+    }
+    // gamma 2.2 as u8Fixed8, padded to a multiple of 4.
+    let curve = [
+        b"curv".as_slice(),
+        &[0; 4],
+        &1u32.to_be_bytes(),
+        &[2, 0x33, 0, 0],
+    ]
+    .concat();
+    let d50 = (0.9642, 1.0, 0.8249);
+    // sRGB's colorants adapted to D50; red and green swapped.
+    let tags: Vec<(&[u8; 4], Vec<u8>)> = vec![
+        (b"rXYZ", xyz(0.3851, 0.7169, 0.0971)),
+        (b"gXYZ", xyz(0.4361, 0.2225, 0.0139)),
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"wtpt", xyz(d50.0, d50.1, d50.2)),
+        (b"rTRC", curve.clone()),
+        (b"gTRC", curve.clone()),
+        (b"bTRC", curve),
+    ];
+    let table_len = 4 + 12 * tags.len();
+    let mut data = Vec::new();
+    let mut table = (tags.len() as u32).to_be_bytes().to_vec();
+    for (signature, body) in &tags {
+        let offset = 128 + table_len + data.len();
+        table.extend_from_slice(*signature);
+        table.extend((offset as u32).to_be_bytes());
+        table.extend((body.len() as u32).to_be_bytes());
+        data.extend_from_slice(body);
+    }
+    let size = 128 + table_len + data.len();
+    let mut header = vec![0u8; 128];
+    header[0..4].copy_from_slice(&(size as u32).to_be_bytes());
+    header[8..12].copy_from_slice(&[2, 0x10, 0, 0]);
+    header[12..16].copy_from_slice(b"mntr");
+    header[16..20].copy_from_slice(b"RGB ");
+    header[20..24].copy_from_slice(b"XYZ ");
+    header[36..40].copy_from_slice(b"acsp");
+    header[68..72].copy_from_slice(&s15(d50.0));
+    header[72..76].copy_from_slice(&s15(d50.1));
+    header[76..80].copy_from_slice(&s15(d50.2));
+    [header, table, data].concat()
+}
+
 /// A progressive JPEG (SOF2) of a photo-like image.
 pub fn progressive_jpeg(width: u32, height: u32) -> Vec<u8> {
     let rgb = photo_rgb(width, height, 2);
@@ -364,6 +436,7 @@ struct Options<'a> {
     quality: u8,
     progressive: bool,
     app1: Option<&'a [u8]>,
+    icc: Option<&'a [u8]>,
 }
 
 impl Options<'_> {
@@ -372,6 +445,7 @@ impl Options<'_> {
             quality,
             progressive: false,
             app1: None,
+            icc: None,
         }
     }
 }
@@ -397,6 +471,9 @@ fn jpeg(
         let mut started = compress.start_compress(Vec::new())?;
         if let Some(app1) = options.app1 {
             started.write_marker(Marker::APP(1), app1);
+        }
+        if let Some(icc) = options.icc {
+            started.write_icc_profile(icc);
         }
         started.write_scanlines(pixels)?;
         started.finish()
