@@ -369,7 +369,49 @@ async fn hostile_images_fail_with_fixed_codes_and_the_worker_goes_on() {
             .await;
         keys.push(key);
     }
-    let outcomes = p.outcomes(cases.len()).await;
+    // An unscanned upload routed here by mistake is refused, not rendered.
+    let unscanned_key = key("tenant-h", "unscanned.jpg");
+    let unscanned = ObjectRef {
+        bucket: p.bucket(BucketRole::Uploads).to_owned(),
+        key: unscanned_key.clone(),
+        version_id: Some("v1".into()),
+        etag: None,
+        size: 10,
+        tenant: Some("tenant-h".into()),
+        user: Some("user-1".into()),
+        sequencer: None,
+    };
+    let passed = OutcomeMessage {
+        intake_outcome: 1,
+        object: unscanned.clone(),
+        stage: "validate".into(),
+        outcome: "passed".into(),
+        code: None,
+        detail: None,
+        detected_type: Some("image/jpeg".into()),
+        class: Some("image".into()),
+        location: None,
+        timings: Timings {
+            started_ms: 0,
+            finished_ms: 0,
+        },
+        worker: "test".into(),
+        extra: Default::default(),
+    };
+    p.send(&queue, &serde_json::to_string(&passed).unwrap())
+        .await;
+
+    let outcomes = p.outcomes(cases.len() + 1).await;
+    let refused = outcomes
+        .iter()
+        .find(|o| o.object.key == unscanned_key)
+        .expect("an outcome for the unscanned upload");
+    assert_eq!(refused.outcome, "failed");
+    assert_eq!(
+        refused.code.as_deref(),
+        Some("not_promoted"),
+        "{refused:#?}"
+    );
     let stats = tokio::time::timeout(Duration::from_secs(30), thumbnail.stop())
         .await
         .expect("the worker is still responsive");

@@ -88,6 +88,17 @@ impl Stage for Thumbnail {
             });
         }
         let source = &input.location;
+        let store = cx.names.bucket(BucketRole::Store);
+        if source.bucket != store {
+            // Fail closed: renditions are public-facing, so only scanned, promoted versions
+            // are rendered, whatever pipeline.toml routes here.
+            return Err(StageError::permanent(
+                "not_promoted",
+                format!(
+                    "{source} is not in the store bucket {store}: only scanned, promoted versions get renditions; route scan's `clean` outcome to thumbnail"
+                ),
+            ));
+        }
         let bytes = read_object(cx, source).await?;
 
         let failed = |e: ImageError| StageError::permanent(e.code(), format!("{source}: {e}"));
