@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
-use intake_runtime::{StageCx, Worker, WorkerSettings};
+use intake_runtime::{Stage, StageCx, Worker, WorkerSettings, WorkerStats};
 use intake_stage_scan::Scan;
 use intake_stage_thumbnail::Thumbnail;
 use intake_stage_validate::Validate;
@@ -98,37 +98,16 @@ pub async fn run(
         let stopped = async move { while stop.changed().await.is_ok() && !*stop.borrow() {} };
         match kind {
             StageKind::Validate => {
-                let worker = Worker::new(
-                    Validate::new(&cx.config),
-                    cx.clone(),
-                    ledger.clone(),
-                    settings,
-                )
-                .await
-                .map_err(anyhow::Error::from)?;
-                workers.spawn(worker.run(stopped));
+                let stage = Validate::new(&cx.config);
+                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
             }
             StageKind::Scan => {
-                let worker = Worker::new(
-                    Scan::from_config(&cx.config),
-                    cx.clone(),
-                    ledger.clone(),
-                    settings,
-                )
-                .await
-                .map_err(anyhow::Error::from)?;
-                workers.spawn(worker.run(stopped));
+                let stage = Scan::from_config(&cx.config);
+                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
             }
             StageKind::Thumbnail => {
-                let worker = Worker::new(
-                    Thumbnail::from_config(&cx.config),
-                    cx.clone(),
-                    ledger.clone(),
-                    settings,
-                )
-                .await
-                .map_err(anyhow::Error::from)?;
-                workers.spawn(worker.run(stopped));
+                let stage = Thumbnail::from_config(&cx.config);
+                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
             }
             other => unreachable!("{other} filtered out above"),
         }
@@ -143,6 +122,20 @@ pub async fn run(
         eprintln!("intake: worker stopped: {stats:?}");
     }
     ledger.close().await;
+    Ok(())
+}
+
+/// Starts a worker for `stage` in `workers`; it runs until `stopped` resolves.
+async fn start_worker<S: Stage>(
+    stage: S,
+    cx: &StageCx,
+    ledger: &Arc<Ledger>,
+    settings: WorkerSettings,
+    stopped: impl Future<Output = ()> + Send + 'static,
+    workers: &mut tokio::task::JoinSet<WorkerStats>,
+) -> anyhow::Result<()> {
+    let worker = Worker::new(stage, cx.clone(), ledger.clone(), settings).await?;
+    workers.spawn(worker.run(stopped));
     Ok(())
 }
 
