@@ -11,6 +11,7 @@ use crate::jpeg;
 use crate::probe::{SourceFormat, classify};
 
 /// Interleaved 8-bit pixels, 3 (RGB) or 4 (RGBA, straight alpha) channels.
+#[derive(Clone)]
 pub(crate) struct Pixels {
     pub width: u32,
     pub height: u32,

@@ -126,7 +126,14 @@ pub fn render(
             layout.crop_height * scale_y,
         );
         let resized = resize::resize(source, crop, layout.out_width, layout.out_height)?;
-        let shown = orient(&resized, orientation);
+        // Only a full-frame output is kept (as a source for smaller renditions): the others
+        // are turned in place rather than copied.
+        let keep = layout.is_full_frame(stored_w, stored_h);
+        let (shown, kept) = if keep {
+            (orient(resized.clone(), orientation), Some(resized))
+        } else {
+            (orient(resized, orientation), None)
+        };
         let format = output_format(rendition.format, shown.width, shown.height, has_alpha);
         let bytes = encode::encode(&shown, format, rendition.quality).map_err(|reason| {
             ImageError::Encode {
@@ -141,9 +148,7 @@ pub fn render(
             format,
             bytes,
         });
-        if layout.is_full_frame(stored_w, stored_h) {
-            full_frames.push(resized);
-        }
+        full_frames.extend(kept);
     }
     let (width, height) = if swap {
         (stored_h, stored_w)
@@ -207,31 +212,28 @@ fn output_format(
 }
 
 /// Applies the EXIF orientation to a (small) rendition.
-fn orient(pixels: &Pixels, orientation: u8) -> Pixels {
-    if orientation <= 1 || orientation > 8 {
-        return Pixels {
-            width: pixels.width,
-            height: pixels.height,
-            channels: pixels.channels,
-            data: pixels.data.clone(),
-        };
-    }
-    let mut image = if pixels.channels == 4 {
+fn orient(pixels: Pixels, orientation: u8) -> Pixels {
+    let Some(o) = Orientation::from_exif(orientation).filter(|_| orientation > 1) else {
+        return pixels;
+    };
+    let Pixels {
+        width,
+        height,
+        channels,
+        data,
+    } = pixels;
+    let mut image = if channels == 4 {
         DynamicImage::ImageRgba8(
-            image::RgbaImage::from_raw(pixels.width, pixels.height, pixels.data.clone())
-                .expect("buffer matches its dimensions"),
+            image::RgbaImage::from_raw(width, height, data).expect("buffer matches its dimensions"),
         )
     } else {
         DynamicImage::ImageRgb8(
-            image::RgbImage::from_raw(pixels.width, pixels.height, pixels.data.clone())
-                .expect("buffer matches its dimensions"),
+            image::RgbImage::from_raw(width, height, data).expect("buffer matches its dimensions"),
         )
     };
-    if let Some(o) = Orientation::from_exif(orientation) {
-        image.apply_orientation(o);
-    }
+    image.apply_orientation(o);
     let (width, height) = (image.width(), image.height());
-    let data = if pixels.channels == 4 {
+    let data = if channels == 4 {
         image.into_rgba8().into_raw()
     } else {
         image.into_rgb8().into_raw()
@@ -239,7 +241,7 @@ fn orient(pixels: &Pixels, orientation: u8) -> Pixels {
     Pixels {
         width,
         height,
-        channels: pixels.channels,
+        channels,
         data,
     }
 }

@@ -104,11 +104,11 @@ impl Stage for Thumbnail {
         let failed = |e: ImageError| StageError::permanent(e.code(), format!("{source}: {e}"));
         let probe = intake_imaging::probe(&bytes, &self.limits).map_err(failed)?;
         // Room for the decode and the resampled full-frame images made from it.
-        let _memory = self
+        let memory = self
             .budget
             .reserve(probe.decode_bytes + probe.decode_bytes / 2)
             .await;
-        let _decoder = self
+        let decoder = self
             .decoders
             .acquire()
             .await
@@ -126,8 +126,8 @@ impl Stage for Thumbnail {
             )
         })?
         .map_err(failed)?;
-        drop(_decoder);
-        drop(_memory);
+        drop(decoder);
+        drop(memory);
 
         let tenant = input.object.tenant.as_deref();
         let object_id = input.object.object_id();
@@ -177,14 +177,6 @@ impl Stage for Thumbnail {
 /// The whole object, read once (renditions need random access to the compressed bytes;
 /// their size is bounded by the class's `max_size`).
 async fn read_object(cx: &StageCx, object: &ObjectRef) -> Result<Vec<u8>, StageError> {
-    let classify = |operation, e| {
-        s3_failure(intake_aws::error::classify(
-            &cx.aws.endpoint,
-            operation,
-            &object.to_string(),
-            e,
-        ))
-    };
     let out = cx
         .aws
         .s3
@@ -202,7 +194,14 @@ async fn read_object(cx: &StageCx, object: &ObjectRef) -> Result<Vec<u8>, StageE
                 format!("{object} no longer exists (deleted while waiting?); nothing to render"),
             ));
         }
-        Err(e) => return Err(classify("GetObject", e)),
+        Err(e) => {
+            return Err(s3_failure(intake_aws::error::classify(
+                &cx.aws.endpoint,
+                "GetObject",
+                &object.to_string(),
+                e,
+            )));
+        }
     };
     let body = out.body.collect().await.map_err(|e| {
         StageError::retryable(
