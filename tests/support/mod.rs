@@ -99,6 +99,7 @@ impl Pipeline {
             aws: self.aws.clone(),
             config: self.config.clone(),
             names: self.names.clone(),
+            ledger: self.ledger.clone(),
         }
     }
 
@@ -130,7 +131,7 @@ impl Pipeline {
         stage: S,
         settings: WorkerSettings,
     ) -> RunningWorker {
-        let worker = Worker::new(stage, self.cx(), self.ledger.clone(), settings)
+        let worker = Worker::new(stage, self.cx(), settings)
             .await
             .expect("worker");
         let (stop, stopped) = oneshot::channel();

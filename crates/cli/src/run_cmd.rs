@@ -81,6 +81,7 @@ pub async fn run(
         aws,
         config: Arc::new(config),
         names,
+        ledger,
     };
     let metrics = std::env::var("INTAKE_METRICS")
         .map(|v| v != "0" && v != "false")
@@ -99,15 +100,15 @@ pub async fn run(
         match kind {
             StageKind::Validate => {
                 let stage = Validate::new(&cx.config);
-                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
+                start_worker(stage, &cx, settings, stopped, &mut workers).await?
             }
             StageKind::Scan => {
                 let stage = Scan::from_config(&cx.config);
-                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
+                start_worker(stage, &cx, settings, stopped, &mut workers).await?
             }
             StageKind::Thumbnail => {
                 let stage = Thumbnail::from_config(&cx.config);
-                start_worker(stage, &cx, &ledger, settings, stopped, &mut workers).await?
+                start_worker(stage, &cx, settings, stopped, &mut workers).await?
             }
             other => unreachable!("{other} filtered out above"),
         }
@@ -121,7 +122,7 @@ pub async fn run(
         let stats = stats.context("a worker task failed")?;
         eprintln!("intake: worker stopped: {stats:?}");
     }
-    ledger.close().await;
+    cx.ledger.close().await;
     Ok(())
 }
 
@@ -129,12 +130,11 @@ pub async fn run(
 async fn start_worker<S: Stage>(
     stage: S,
     cx: &StageCx,
-    ledger: &Arc<Ledger>,
     settings: WorkerSettings,
     stopped: impl Future<Output = ()> + Send + 'static,
     workers: &mut tokio::task::JoinSet<WorkerStats>,
 ) -> anyhow::Result<()> {
-    let worker = Worker::new(stage, cx.clone(), ledger.clone(), settings).await?;
+    let worker = Worker::new(stage, cx.clone(), settings).await?;
     workers.spawn(worker.run(stopped));
     Ok(())
 }

@@ -8,13 +8,17 @@ use std::sync::Arc;
 use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, OutcomeMessage, PipelineConfig, ResourceNames, StageError};
+use intake_store::Ledger;
 
-/// What a stage may use: AWS clients, the validated config, resource names.
+/// What a stage may use: AWS clients, the validated config, resource names, and the
+/// ledger (which holds the catalog). Stages never claim or complete through the ledger:
+/// the runtime does that around `process`.
 #[derive(Clone)]
 pub struct StageCx {
     pub aws: AwsClients,
     pub config: Arc<PipelineConfig>,
     pub names: Arc<ResourceNames>,
+    pub ledger: Arc<Ledger>,
 }
 
 /// The object to work on. `object` is the upload's identity (the ledger's key); `location`

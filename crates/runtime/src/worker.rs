@@ -88,7 +88,6 @@ impl<S: Stage> Worker<S> {
     pub async fn new(
         stage: S,
         cx: StageCx,
-        ledger: Arc<Ledger>,
         settings: WorkerSettings,
     ) -> Result<Self, WorkerError> {
         let kind = S::KIND;
@@ -114,7 +113,7 @@ impl<S: Stage> Worker<S> {
         Ok(Worker {
             shared: Arc::new(Shared {
                 stage: Arc::new(stage),
-                ledger,
+                ledger: cx.ledger.clone(),
                 queue_name: queues.queue,
                 queue_url,
                 dlq_url,

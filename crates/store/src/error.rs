@@ -55,6 +55,22 @@ pub enum StoreError {
     },
 
     #[error(
+        "catalog record {target} could not be encoded: {reason}. This is a bug in Intake; \
+         the message stays on its queue"
+    )]
+    Encode { target: String, reason: String },
+
+    #[error(
+        "catalog record {target} holds unreadable JSON in {column}: {reason}. The database \
+         was written by something other than Intake; inspect that row"
+    )]
+    Decode {
+        target: String,
+        column: &'static str,
+        reason: String,
+    },
+
+    #[error(
         "invalid S3 sequencer {sequencer:?} for {target}: expected hexadecimal digits. The \
          event did not come from S3 as sent; treat it as poison"
     )]
@@ -85,7 +101,8 @@ impl StoreError {
             StoreError::Connect { .. } => "ledger_unreachable",
             StoreError::Migrate { .. } => "ledger_migration",
             StoreError::Query { .. } => "ledger_query",
-            StoreError::Corrupt { .. } => "ledger_corrupt",
+            StoreError::Corrupt { .. } | StoreError::Decode { .. } => "ledger_corrupt",
+            StoreError::Encode { .. } => "catalog_encode",
             StoreError::InvalidSequencer { .. } => "invalid_sequencer",
             StoreError::NoOutcome { .. } => "no_outcome",
             StoreError::Contended { .. } => "ledger_contended",

@@ -5,6 +5,7 @@
 //! - [`ledger`]: [`Ledger`] — connect, claim ([`Ledger::begin_stage`]), heartbeat,
 //!   complete with the outbox row, release for retry, mark published, count completions.
 //! - [`sequencer`]: dropping S3 events overtaken by a later event for the same key.
+//! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
 //! - [`history`]: every version's state and transitions, for `intake status`.
 //! - [`types`]: [`VersionKey`] and the answers the ledger gives ([`Begin`],
 //!   [`Completion`], [`Freshness`]).
@@ -18,6 +19,7 @@
 //! `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE` for claims.
 
 pub mod backend;
+pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod history;
@@ -26,6 +28,9 @@ pub mod sequencer;
 pub mod types;
 
 pub use backend::Backend;
+pub use catalog::{
+    CatalogEntry, CatalogFilter, CatalogRecord, RenditionRecord, ScanRecord, StageTime, StoredAt,
+};
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
 pub use history::{Transition, VersionHistory};
