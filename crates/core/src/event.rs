@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use crate::deletion::DeletionRequest;
 use crate::object::ObjectRef;
 use crate::outcome::OutcomeMessage;
 use crate::s3_key::decode_notification_key;
@@ -18,6 +19,8 @@ pub enum Incoming {
     S3TestEvent,
     /// Another stage's outcome.
     Outcome(Box<OutcomeMessage>),
+    /// A request to delete one upload version (the deletion worker's queue only).
+    Delete(Box<DeletionRequest>),
 }
 
 /// A body that is not an event Intake understands. It goes to the DLQ with this reason.
@@ -112,9 +115,27 @@ fn parse_value(value: serde_json::Value, depth: u8) -> Result<Incoming, Poison> 
                 )
             });
     }
+    if value.get("intake_delete").is_some() {
+        let request = serde_json::from_value::<DeletionRequest>(value).map_err(|e| {
+            Poison::new(
+                "bad_deletion",
+                format!("Intake deletion request does not match schema: {e}"),
+            )
+        })?;
+        if request.object.version_id.is_none() && request.object.etag.is_none() {
+            return Err(Poison::new(
+                "bad_deletion",
+                format!(
+                    "deletion request for {} names no version (version_id or etag); `intake delete` always names one",
+                    request.object.uri()
+                ),
+            ));
+        }
+        return Ok(Incoming::Delete(Box::new(request)));
+    }
     Err(Poison::new(
         "unknown_message",
-        "JSON body is neither an S3 event (Records), an s3:TestEvent, an SNS envelope nor an Intake outcome",
+        "JSON body is neither an S3 event (Records), an s3:TestEvent, an SNS envelope, an Intake outcome nor a deletion request",
     ))
 }
 

@@ -8,10 +8,12 @@
 //! - [`object`]: [`ObjectRef`], one version of one object.
 //! - [`event`]: SQS bodies to [`event::Incoming`] (S3 records, test events, outcomes) or poison.
 //! - [`outcome`]: the outcome message every stage publishes, and its filter attributes.
+//! - [`deletion`]: the deletion request `intake delete` queues for the deletion worker.
 //! - [`key_template`]: reading tenant, user and filename back out of an upload key.
 //! - [`stage_error`]: the three failure classes and their fixed codes.
 
 pub mod config;
+pub mod deletion;
 pub mod event;
 pub mod key_template;
 pub mod names;
@@ -23,6 +25,7 @@ pub mod stage_error;
 pub mod state_machine;
 
 pub use config::{ConfigError, PipelineConfig, Problem};
+pub use deletion::DeletionRequest;
 pub use names::ResourceNames;
 pub use object::ObjectRef;
 pub use outcome::OutcomeMessage;

@@ -74,7 +74,7 @@ impl ResourceNames {
                 )
             })
             .collect();
-        let stages = StageKind::ALL
+        let stages = StageKind::WITH_QUEUES
             .into_iter()
             .map(|kind| {
                 let queue = derived(kind.name());

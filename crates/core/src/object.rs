@@ -52,6 +52,12 @@ impl ObjectRef {
             .collect()
     }
 
+    /// Where this upload's derivatives live in the derivatives bucket (see
+    /// [`derivatives_prefix`]).
+    pub fn derivatives_prefix(&self) -> String {
+        derivatives_prefix(self.tenant.as_deref(), &self.object_id())
+    }
+
     /// `s3://bucket/key` (for messages and logs).
     pub fn uri(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
@@ -95,4 +101,11 @@ mod tests {
         // Length-prefixed parts: moving a character across the boundary changes the id.
         assert_ne!(object("ab", "c").object_id(), object("a", "bc").object_id());
     }
+}
+
+/// `{tenant}/{object id}/`: the folder of one upload's derivatives (renditions), so that
+/// a deletion finds every one of them with a single prefix listing. Objects without a
+/// tenant go under `_`.
+pub fn derivatives_prefix(tenant: Option<&str>, object_id: &str) -> String {
+    format!("{}/{object_id}/", tenant.unwrap_or("_"))
 }

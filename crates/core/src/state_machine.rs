@@ -9,6 +9,9 @@ use std::str::FromStr;
 use serde::Serialize;
 
 /// The kinds of stage Intake ships. A stage's name in `pipeline.toml` is its kind.
+/// [`StageKind::Delete`] is the deletion worker: it runs on a queue of its own like a stage,
+/// but is fed by deletion requests (`intake delete`, the API), not by the state machine, so
+/// it is not in [`StageKind::ALL`] and cannot appear under `[stages]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StageKind {
@@ -17,6 +20,7 @@ pub enum StageKind {
     Thumbnail,
     Catalog,
     Archive,
+    Delete,
 }
 
 impl StageKind {
@@ -35,6 +39,7 @@ impl StageKind {
             StageKind::Thumbnail => "thumbnail",
             StageKind::Catalog => "catalog",
             StageKind::Archive => "archive",
+            StageKind::Delete => "delete",
         }
     }
 
@@ -46,6 +51,28 @@ impl StageKind {
             StageKind::Thumbnail => &["thumbnailed", "skipped", "failed"],
             StageKind::Catalog => &["cataloged", "failed"],
             StageKind::Archive => &["archived", "kept", "failed"],
+            StageKind::Delete => &["deleted", "failed"],
+        }
+    }
+
+    /// Every kind that has a queue: the pipeline stages and the deletion worker.
+    pub const WITH_QUEUES: [StageKind; 6] = [
+        StageKind::Validate,
+        StageKind::Scan,
+        StageKind::Thumbnail,
+        StageKind::Catalog,
+        StageKind::Archive,
+        StageKind::Delete,
+    ];
+
+    /// The fixed routes of the deletion worker, which `pipeline.toml` does not route: a
+    /// deleted object ends `deleted`; a deletion that cannot be done ends `delete_failed`
+    /// (the object is still there, and the ledger says why).
+    pub fn fixed_route(self, outcome: &str) -> Option<&'static str> {
+        match (self, outcome) {
+            (StageKind::Delete, "deleted") => Some(DELETED_STATE),
+            (StageKind::Delete, _) => Some(DELETE_FAILED_STATE),
+            _ => None,
         }
     }
 }
@@ -62,6 +89,11 @@ impl FromStr for StageKind {
         StageKind::ALL.into_iter().find(|k| k.name() == s).ok_or(())
     }
 }
+
+/// The state of a version whose deletion completed.
+pub const DELETED_STATE: &str = "deleted";
+/// The state of a version whose deletion failed permanently.
+pub const DELETE_FAILED_STATE: &str = "delete_failed";
 
 /// States an object can end in; no stage runs after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -16,5 +16,7 @@ pub mod publish;
 pub mod stage;
 pub mod worker;
 
-pub use stage::{Stage, StageCx, StageInput, StageOutput, s3_failure};
+pub use stage::{
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, s3_failure,
+};
 pub use worker::{Worker, WorkerError, WorkerSettings, WorkerStats};

@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use intake_aws::AwsClients;
 use intake_core::event::{Incoming, parse_body};
 use intake_core::outcome::{OUTCOME_SCHEMA_VERSION, Timings};
+use intake_core::state_machine::StageKind;
 use intake_core::{ErrorClass, OutcomeMessage};
 use intake_store::{Begin, Completion, Freshness, Ledger, StageResult, VersionKey};
 
@@ -63,7 +64,24 @@ pub async fn handle<S: Stage>(shared: &Shared<S>, message: &Message) -> Disposit
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|c| c.parse().ok())
         .unwrap_or(1u32);
-    let inputs = match parse_body(body) {
+    let parsed = parse_body(body);
+    // Deletion requests belong on the deletion queue and nothing else does: a message on
+    // the wrong queue would otherwise be acted on by the wrong worker.
+    if let Ok(incoming) = &parsed
+        && matches!(incoming, Incoming::Delete(_)) != (S::KIND == StageKind::Delete)
+        && !matches!(incoming, Incoming::S3TestEvent)
+    {
+        let reason = format!(
+            "a {} on the {} queue: deletion requests go to the deletion queue only, events to stage queues only",
+            match incoming {
+                Incoming::Delete(_) => "deletion request",
+                _ => "pipeline event",
+            },
+            S::KIND
+        );
+        return poison_message(shared, message, "wrong_queue", &reason).await;
+    }
+    let inputs = match parsed {
         Err(poison) => return poison_message(shared, message, poison.code, &poison.reason).await,
         Ok(Incoming::S3TestEvent) => {
             tracing::info!(queue = %shared.queue_name, "s3:TestEvent acknowledged");
@@ -77,6 +95,11 @@ pub async fn handle<S: Stage>(shared: &Shared<S>, message: &Message) -> Disposit
                 upstream: None,
             })
             .collect::<Vec<_>>(),
+        Ok(Incoming::Delete(request)) => vec![StageInput {
+            location: request.object.clone(),
+            object: request.object,
+            upstream: None,
+        }],
         Ok(Incoming::Outcome(outcome)) => vec![StageInput {
             object: outcome.object.clone(),
             location: outcome.current_location().clone(),
@@ -242,9 +265,9 @@ async fn process_one<S: Stage>(
         }
     };
 
-    let routes = &shared.cx.config.stages[stage].on;
-    let (output, state) = match routes.get(&output.outcome) {
-        Some(state) => (output, state.clone()),
+    let config = &shared.cx.config;
+    let (output, state) = match config.route(S::KIND, &output.outcome) {
+        Some(state) => (output, state),
         None => {
             let detail = format!(
                 "stage {stage} returned outcome \"{}\", which pipeline.toml does not route",
@@ -256,13 +279,10 @@ async fn process_one<S: Stage>(
                 detail: Some(detail),
                 ..Default::default()
             };
-            (
-                failed,
-                routes
-                    .get("failed")
-                    .cloned()
-                    .unwrap_or_else(|| "failed".into()),
-            )
+            let state = config
+                .route(S::KIND, "failed")
+                .unwrap_or_else(|| "failed".into());
+            (failed, state)
         }
     };
     let outcome = outcome_message(shared, &input, &output, started_ms);

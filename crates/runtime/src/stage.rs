@@ -71,6 +71,49 @@ pub fn s3_failure(e: intake_aws::AwsError) -> StageError {
     }
 }
 
+/// GETs exactly `object` (its version) for a stage that is about to `purpose` it. A version
+/// that no longer exists is permanent (`object_gone`): it was deleted while its message
+/// waited, and retrying cannot bring it back. Any other failure is retried.
+pub async fn get_object(
+    cx: &StageCx,
+    object: &ObjectRef,
+    purpose: &str,
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StageError> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let out = cx
+        .aws
+        .s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out),
+        Err(e) if matches!(e.code(), Some("NoSuchKey" | "NoSuchVersion")) => {
+            Err(StageError::permanent(
+                "object_gone",
+                format!("{object} no longer exists (deleted while waiting?); nothing to {purpose}"),
+            ))
+        }
+        Err(e) => Err(s3_failure(intake_aws::error::classify(
+            &cx.aws.endpoint,
+            "GetObject",
+            &object.to_string(),
+            e,
+        ))),
+    }
+}
+
+/// How a stage reports that reading a body it already opened broke off midway.
+pub fn body_failure(object: &ObjectRef, e: impl std::fmt::Display) -> StageError {
+    StageError::retryable(
+        "s3_unavailable",
+        format!("{object}: reading the body failed ({e}); the message will be retried"),
+    )
+}
+
 pub trait Stage: Send + Sync + 'static {
     const KIND: StageKind;
 

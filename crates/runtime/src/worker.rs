@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use intake_core::ResourceNames;
-use intake_store::Ledger;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 

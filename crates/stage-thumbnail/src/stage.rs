@@ -14,7 +14,9 @@ use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_imaging::{ImageError, Rendered, Rendition};
-use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
+use intake_runtime::{
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, s3_failure,
+};
 use tokio::sync::Semaphore;
 
 use crate::budget::MemoryBudget;
@@ -29,8 +31,8 @@ pub const RENDITION_METADATA: &str = "intake-rendition";
 /// `{tenant}/{object id}/{rendition}.{ext}`; objects without a tenant go under `_`.
 pub fn rendition_key(tenant: Option<&str>, object_id: &str, rendered: &Rendered) -> String {
     format!(
-        "{}/{object_id}/{}.{}",
-        tenant.unwrap_or("_"),
+        "{}{}.{}",
+        intake_core::object::derivatives_prefix(tenant, object_id),
         rendered.name,
         rendered.format.extension()
     )
@@ -177,38 +179,12 @@ impl Stage for Thumbnail {
 /// The whole object, read once (renditions need random access to the compressed bytes;
 /// their size is bounded by the class's `max_size`).
 async fn read_object(cx: &StageCx, object: &ObjectRef) -> Result<Vec<u8>, StageError> {
-    let out = cx
-        .aws
-        .s3
-        .get_object()
-        .bucket(&object.bucket)
-        .key(&object.key)
-        .set_version_id(object.version_id.clone())
-        .send()
-        .await;
-    let out = match out {
-        Ok(out) => out,
-        Err(e) if matches!(e.code(), Some("NoSuchKey" | "NoSuchVersion")) => {
-            return Err(StageError::permanent(
-                "object_gone",
-                format!("{object} no longer exists (deleted while waiting?); nothing to render"),
-            ));
-        }
-        Err(e) => {
-            return Err(s3_failure(intake_aws::error::classify(
-                &cx.aws.endpoint,
-                "GetObject",
-                &object.to_string(),
-                e,
-            )));
-        }
-    };
-    let body = out.body.collect().await.map_err(|e| {
-        StageError::retryable(
-            "s3_unavailable",
-            format!("{object}: reading the body failed ({e}); the message will be retried"),
-        )
-    })?;
+    let out = get_object(cx, object, "render").await?;
+    let body = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| body_failure(object, e))?;
     Ok(body.into_bytes().to_vec())
 }
 

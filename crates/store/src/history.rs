@@ -35,6 +35,20 @@ pub struct Transition {
 }
 
 impl Ledger {
+    /// The current state of one version, or `None` if the ledger has never seen it.
+    pub async fn state(&self, v: &VersionKey) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT state FROM objects WHERE bucket = $1 AND object_key = $2 AND version = $3",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_failed("reading an object's state", v))?;
+        row.map(|row| get(&row, "state", v)).transpose()
+    }
+
     /// Current state and full transition history of every version of bucket/key, newest
     /// version first. "Newest" is the order the ledger first saw the versions: S3
     /// version ids carry no order of their own.

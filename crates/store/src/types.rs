@@ -5,7 +5,9 @@ use std::fmt;
 
 /// One version of one object: the unit of idempotency. `version` is the S3 version id,
 /// or the ETag when the bucket is unversioned.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct VersionKey {
     pub bucket: String,
     pub key: String,
