@@ -2,6 +2,7 @@
 //! scan → thumbnail → catalog → archive and ends `done`, with one catalog record and its
 //! storage class on the stored object; archiving starts no second run; redeliveries change
 //! nothing; and a deletion removes every trace, finishing on retry after failing midway.
+//! The deletion test also shows a deletion request on a stage queue going to its DLQ.
 
 mod support;
 
@@ -153,7 +154,9 @@ async fn a_jpeg_ends_done_with_one_catalog_record_and_archiving_starts_no_second
     let scan = record.scan.as_ref().expect("a scan verdict");
     assert_eq!(scan.verdict, "clean");
     assert!(
-        scan.engine.as_deref().is_some_and(|e| e.starts_with("ClamAV")),
+        scan.engine
+            .as_deref()
+            .is_some_and(|e| e.starts_with("ClamAV")),
         "{scan:?}"
     );
     let mut renditions: Vec<&str> = record.renditions.iter().map(|r| r.name.as_str()).collect();
@@ -188,10 +191,16 @@ async fn a_jpeg_ends_done_with_one_catalog_record_and_archiving_starts_no_second
     // Redeliver the catalog and archive inputs: both are acknowledged, nothing changes.
     let catalog_queue = p.stage_queue_url(StageKind::Catalog).await;
     let archive_queue = p.stage_queue_url(StageKind::Archive).await;
-    p.send(&catalog_queue, &serde_json::to_string(&outcomes[2]).unwrap())
-        .await;
-    p.send(&archive_queue, &serde_json::to_string(&outcomes[3]).unwrap())
-        .await;
+    p.send(
+        &catalog_queue,
+        &serde_json::to_string(&outcomes[2]).unwrap(),
+    )
+    .await;
+    p.send(
+        &archive_queue,
+        &serde_json::to_string(&outcomes[3]).unwrap(),
+    )
+    .await;
     wait_for_empty(&p, &catalog_queue).await;
     wait_for_empty(&p, &archive_queue).await;
     let again = p
@@ -200,7 +209,10 @@ async fn a_jpeg_ends_done_with_one_catalog_record_and_archiving_starts_no_second
         .await
         .unwrap()
         .expect("still there");
-    assert_eq!(again.record, entry.record, "a redelivery changed the record");
+    assert_eq!(
+        again.record, entry.record,
+        "a redelivery changed the record"
+    );
     assert_eq!(store_versions(&p, &photo).await.len(), 1);
     for stage in ["catalog", "archive"] {
         assert_eq!(p.ledger.completions(&version, stage).await.unwrap(), 1);
@@ -245,7 +257,11 @@ async fn a_deletion_that_fails_midway_is_finished_by_its_retry() {
     assert_eq!(deleted.len(), 1, "{deleted:#?}");
     assert_eq!(deleted[0].stage, "delete");
     assert_eq!(deleted[0].outcome, "deleted", "{:#?}", deleted[0]);
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "failed once, then finished");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "failed once, then finished"
+    );
 
     assert_eq!(derivative_versions(&p, &prefix).await, 0);
     assert!(
@@ -273,7 +289,21 @@ async fn a_deletion_that_fails_midway_is_finished_by_its_retry() {
     wait_for_empty(&p, &delete_queue).await;
     let version = VersionKey::new(&uploads, &photo, &upload_version);
     assert_eq!(p.ledger.completions(&version, "delete").await.unwrap(), 1);
-    assert!(p.outcomes(0).await.is_empty(), "no second `deleted` outcome");
+    assert!(
+        p.outcomes(0).await.is_empty(),
+        "no second `deleted` outcome"
+    );
+
+    // A deletion request sent to a stage queue is not acted on by that stage: it goes to
+    // the DLQ with its reason.
+    let catalog_queue = p.stage_queue_url(StageKind::Catalog).await;
+    p.send(&catalog_queue, &body).await;
+    let dead = p.dlq_messages(StageKind::Catalog, 1).await;
+    assert_eq!(
+        dead[0].1.get("intake-error-code").map(String::as_str),
+        Some("wrong_queue"),
+        "{dead:?}"
+    );
     deleter.stop().await;
     stop(workers).await;
 }

@@ -67,8 +67,8 @@ async fn provision_creates_the_whole_topology_and_a_second_run_changes_nothing()
     assert_eq!(count(ResourceKind::Topic), 2);
     assert_eq!(
         count(ResourceKind::Queue),
-        10,
-        "five stage queues and five DLQs"
+        12,
+        "five stage queues, the deletion queue, and a DLQ each"
     );
     assert_eq!(
         count(ResourceKind::Subscription),
@@ -76,7 +76,11 @@ async fn provision_creates_the_whole_topology_and_a_second_run_changes_nothing()
         "scan, thumbnail, catalog, archive are fed by SNS"
     );
     assert_eq!(count(ResourceKind::Notification), 1);
-    assert_eq!(count(ResourceKind::Alarm), 15, "three alarms per stage");
+    assert_eq!(
+        count(ResourceKind::Alarm),
+        18,
+        "three alarms per stage and for the deletion worker"
+    );
     apply(&aws, &first).await.expect("apply");
 
     let second = plan(&aws, &config).await.expect("second plan");
@@ -348,7 +352,7 @@ async fn provision_creates_the_whole_topology_and_a_second_run_changes_nothing()
         .await
         .expect("alarms");
     let alerts_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.alerts_topic);
-    assert_eq!(alarms.metric_alarms().len(), 15);
+    assert_eq!(alarms.metric_alarms().len(), 18);
     for alarm in alarms.metric_alarms() {
         assert_eq!(
             alarm.alarm_actions(),

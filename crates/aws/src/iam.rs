@@ -23,7 +23,7 @@ fn buckets(arns: &Arns, names: &ResourceNames, roles: &[BucketRole]) -> Vec<Stri
 /// Policy document of the worker role (every stage).
 pub fn worker_policy(config: &PipelineConfig, names: &ResourceNames, arns: &Arns) -> Value {
     use BucketRole::*;
-    let stages = config.stage_kinds();
+    let stages = config.queue_kinds();
     let queues: Vec<String> = stages
         .iter()
         .flat_map(|&s| [arns.stage_queue(names, s), arns.stage_dlq(names, s)])
@@ -41,8 +41,10 @@ pub fn worker_policy(config: &PipelineConfig, names: &ResourceNames, arns: &Arns
             {
                 "Sid": "WriteResults",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:GetObjectVersion",
-                           "s3:GetObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                // Version tagging: archive reads and tags exact versions; deletion removes them.
+                "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging",
+                           "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
+                           "s3:GetObjectVersionTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"],
                 "Resource": objects(arns, names, &[Store, Derivatives, Quarantine]),
             },
             {
@@ -140,7 +142,11 @@ mod tests {
         let arns = Arns::new("123456789012", "eu-west-1");
         let policy = worker_policy(&config, &names, &arns);
         let queues = policy["Statement"][3]["Resource"].as_array().unwrap();
-        assert_eq!(queues.len(), 10, "five stages, each with a DLQ");
+        assert_eq!(
+            queues.len(),
+            12,
+            "five stages and the deletion worker, each with a DLQ"
+        );
         assert!(queues.iter().all(|q| {
             q.as_str()
                 .unwrap()

@@ -7,6 +7,7 @@
 //! - [`arn`]: ARNs of a pipeline's resources in one account and region.
 //! - [`iam`]: least-privilege IAM policies for the worker and API roles.
 //! - [`objects`]: moving one exact object version between buckets (copy with tags, delete).
+//! - [`purge`]: listing and deleting every version under a prefix (deletions).
 
 pub mod arn;
 pub mod clients;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod iam;
 pub mod objects;
 pub mod provision;
+pub mod purge;
 
 pub use clients::AwsClients;
 pub use error::AwsError;

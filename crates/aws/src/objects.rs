@@ -1,8 +1,10 @@
 //! Moving one exact object version between buckets, as the stages do it: a version-pinned
 //! `CopyObject` that keeps the metadata and replaces the tags, then deleting that version
 //! from its source. Both steps are idempotent, so a retry finishes a half-done move.
+//! Also: rewriting one version in place in another storage class (metadata and tags kept),
+//! the versions of a key, and the tags of one version.
 
-use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
+use aws_sdk_s3::types::{MetadataDirective, StorageClass, Tag, Tagging, TaggingDirective};
 use intake_core::ObjectRef;
 use intake_core::s3_key::encode_copy_source_key;
 
@@ -12,14 +14,17 @@ use crate::error::{AwsError, CallSite, classify};
 /// S3's limit for a single CopyObject; larger objects need a multipart copy.
 pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
+/// S3's limit of tags on one object version.
+pub const MAX_TAGS: usize = 10;
+
 /// URL-encode tags for the `x-amz-tagging` header.
-fn tagging(tags: &[(&str, &str)]) -> String {
+fn tagging<K: AsRef<str>, V: AsRef<str>>(tags: &[(K, V)]) -> String {
     tags.iter()
         .map(|(k, v)| {
             format!(
                 "{}={}",
-                encode_copy_source_key(k),
-                encode_copy_source_key(v).replace('/', "%2F")
+                encode_copy_source_key(k.as_ref()),
+                encode_copy_source_key(v.as_ref()).replace('/', "%2F")
             )
         })
         .collect::<Vec<_>>()
@@ -52,6 +57,25 @@ fn copy_source(source: &ObjectRef) -> String {
     copy_source
 }
 
+/// What a copy does with the source's tags.
+#[derive(Debug, Clone, Copy)]
+enum TagsOnCopy<'a> {
+    /// Replace them with these.
+    Set(&'a [(&'a str, &'a str)]),
+    /// Keep the source version's own.
+    Keep,
+}
+
+/// Where and how a version is copied.
+#[derive(Debug, Clone, Copy)]
+struct CopyTo<'a> {
+    bucket: &'a str,
+    tags: TagsOnCopy<'a>,
+    /// `None`: the bucket's default (STANDARD).
+    storage_class: Option<&'a str>,
+    limits: CopyLimits,
+}
+
 /// Copy exactly `source` (its version) to the same key in `bucket`, with `tags`.
 pub async fn copy_version(
     aws: &AwsClients,
@@ -71,28 +95,61 @@ pub async fn copy_version_with(
     tags: &[(&str, &str)],
     limits: CopyLimits,
 ) -> Result<ObjectRef, AwsError> {
-    let (version_id, etag) = if source.size > limits.single_max {
-        multipart_copy(aws, source, bucket, tags, limits).await?
+    let to = CopyTo {
+        bucket,
+        tags: TagsOnCopy::Set(tags),
+        storage_class: None,
+        limits,
+    };
+    copy(aws, source, to).await
+}
+
+/// Rewrite exactly `source` (its version) under its own key in `storage_class`, keeping its
+/// metadata and tags. In a versioned bucket this makes a new version and leaves `source`
+/// in place (still billed in its old class): delete it once the new one is recorded.
+/// Objects over `limits.single_max` are copied in parts.
+pub async fn change_storage_class(
+    aws: &AwsClients,
+    source: &ObjectRef,
+    storage_class: &str,
+    limits: CopyLimits,
+) -> Result<ObjectRef, AwsError> {
+    let to = CopyTo {
+        bucket: &source.bucket,
+        tags: TagsOnCopy::Keep,
+        storage_class: Some(storage_class),
+        limits,
+    };
+    copy(aws, source, to).await
+}
+
+async fn copy(aws: &AwsClients, source: &ObjectRef, to: CopyTo<'_>) -> Result<ObjectRef, AwsError> {
+    let bucket = to.bucket;
+    let (version_id, etag) = if source.size > to.limits.single_max {
+        multipart_copy(aws, source, to).await?
     } else {
-        let copied = aws
+        let request = aws
             .s3
             .copy_object()
             .bucket(bucket)
             .key(&source.key)
             .copy_source(copy_source(source))
             .metadata_directive(MetadataDirective::Copy)
-            .tagging_directive(TaggingDirective::Replace)
-            .tagging(tagging(tags))
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    &aws.endpoint,
-                    "CopyObject",
-                    &format!("{source} to bucket {bucket}"),
-                    e,
-                )
-            })?;
+            .set_storage_class(to.storage_class.map(StorageClass::from));
+        let request = match to.tags {
+            TagsOnCopy::Set(tags) => request
+                .tagging_directive(TaggingDirective::Replace)
+                .tagging(tagging(tags)),
+            TagsOnCopy::Keep => request.tagging_directive(TaggingDirective::Copy),
+        };
+        let copied = request.send().await.map_err(|e| {
+            classify(
+                &aws.endpoint,
+                "CopyObject",
+                &format!("{source} to bucket {bucket}"),
+                e,
+            )
+        })?;
         (
             copied.version_id().map(str::to_owned),
             copied
@@ -116,13 +173,13 @@ pub async fn copy_version_with(
 async fn multipart_copy(
     aws: &AwsClients,
     source: &ObjectRef,
-    bucket: &str,
-    tags: &[(&str, &str)],
-    limits: CopyLimits,
+    to: CopyTo<'_>,
 ) -> Result<(Option<String>, Option<String>), AwsError> {
+    let bucket = to.bucket;
     let site = CallSite::new(&aws.endpoint, format!("{source} to bucket {bucket}"));
     // S3 allows 10,000 parts: grow the parts for very large objects.
-    let part_size = limits
+    let part_size = to
+        .limits
         .part_size
         .max(source.size.div_ceil(10_000))
         .max(5 * 1024 * 1024);
@@ -135,14 +192,24 @@ async fn multipart_copy(
         .send()
         .await
         .map_err(site.fail("HeadObject"))?;
+    // A multipart upload starts empty: what a single copy carries over is set here.
+    let tags = match to.tags {
+        TagsOnCopy::Set(tags) => tagging(tags),
+        TagsOnCopy::Keep => tagging(&version_tags(aws, source).await?),
+    };
     let upload = aws
         .s3
         .create_multipart_upload()
         .bucket(bucket)
         .key(&source.key)
         .set_content_type(head.content_type().map(str::to_owned))
+        .set_content_encoding(head.content_encoding().map(str::to_owned))
+        .set_content_disposition(head.content_disposition().map(str::to_owned))
+        .set_content_language(head.content_language().map(str::to_owned))
+        .set_cache_control(head.cache_control().map(str::to_owned))
         .set_metadata(head.metadata().cloned())
-        .tagging(tagging(tags))
+        .set_storage_class(to.storage_class.map(StorageClass::from))
+        .tagging(tags)
         .send()
         .await
         .map_err(site.fail("CreateMultipartUpload"))?;
@@ -239,12 +306,148 @@ pub async fn tags_of(
         .send()
         .await
         .ok()?;
-    let tags = out
-        .tag_set()
-        .iter()
+    Some((
+        out.version_id().map(str::to_owned),
+        tag_pairs(out.tag_set()),
+    ))
+}
+
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
         .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
-    Some((out.version_id().map(str::to_owned), tags))
+        .collect()
+}
+
+/// Tags of exactly this version.
+pub async fn version_tags(
+    aws: &AwsClients,
+    object: &ObjectRef,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let out = aws
+        .s3
+        .get_object_tagging()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| classify(&aws.endpoint, "GetObjectTagging", &object.to_string(), e))?;
+    Ok(tag_pairs(out.tag_set()))
+}
+
+/// Set one tag on exactly this version, keeping its other tags. Tags are not data: the
+/// version stays the same version. A version that already has [`MAX_TAGS`] other tags is
+/// refused with [`AwsError::Conflict`] before S3 is asked.
+pub async fn add_tag(
+    aws: &AwsClients,
+    object: &ObjectRef,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    let mut tags = version_tags(aws, object).await?;
+    if tags.iter().any(|(k, v)| k == key && v == value) {
+        return Ok(());
+    }
+    tags.retain(|(k, _)| k != key);
+    if tags.len() >= MAX_TAGS {
+        return Err(AwsError::Conflict {
+            resource: object.to_string(),
+            message: format!(
+                "cannot add the tag {key}={value}: the version already has {MAX_TAGS} tags, S3's limit; remove one of them and retry"
+            ),
+        });
+    }
+    tags.push((key.to_owned(), value.to_owned()));
+    let tag_set = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("key and value are set");
+    aws.s3
+        .put_object_tagging()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .tagging(
+            Tagging::builder()
+                .set_tag_set(Some(tag_set))
+                .build()
+                .expect("the tag set is set"),
+        )
+        .send()
+        .await
+        .map_err(|e| classify(&aws.endpoint, "PutObjectTagging", &object.to_string(), e))?;
+    Ok(())
+}
+
+/// One stored version of a key (delete markers are not versions with bytes). Its storage
+/// class is not listed here: LocalStack lists every version as STANDARD; ask
+/// [`storage_class_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// `"null"` in a bucket that was never versioned.
+    pub version_id: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// The storage class of exactly this version, as S3 names it (`STANDARD`, `GLACIER_IR`...).
+pub async fn storage_class_of(aws: &AwsClients, object: &ObjectRef) -> Result<String, AwsError> {
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| classify(&aws.endpoint, "HeadObject", &object.to_string(), e))?;
+    // S3 leaves the header out for STANDARD.
+    Ok(head
+        .storage_class()
+        .map_or("STANDARD", |c| c.as_str())
+        .to_owned())
+}
+
+/// Every version of exactly `key` (not of longer keys that start with it), newest first.
+pub async fn versions_of(
+    aws: &AwsClients,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<StoredVersion>, AwsError> {
+    let site = CallSite::new(&aws.endpoint, format!("s3://{bucket}/{key}"));
+    let mut versions = Vec::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = aws
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(key)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(site.fail("ListObjectVersions"))?;
+        // Listed in key order: once a longer key shows up, this key's versions are done.
+        let mut past_key = false;
+        for v in page.versions() {
+            if v.key() != Some(key) {
+                past_key = true;
+                continue;
+            }
+            versions.push(StoredVersion {
+                version_id: v.version_id().unwrap_or("null").to_owned(),
+                size: v.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                etag: v.e_tag().map(str::to_owned),
+            });
+        }
+        if past_key || page.is_truncated() != Some(true) {
+            return Ok(versions);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
 }
 
 #[cfg(test)]

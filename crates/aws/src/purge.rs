@@ -39,10 +39,7 @@ pub async fn list_versions(
             .send()
             .await
             .map_err(|e| classify(&aws.endpoint, "ListObjectVersions", &resource, e))?;
-        let versions = page
-            .versions()
-            .iter()
-            .map(|v| (v.key(), v.version_id()));
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
         let markers = page
             .delete_markers()
             .iter()

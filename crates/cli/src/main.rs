@@ -4,6 +4,8 @@
 //! 2 a bad invocation or an invalid `pipeline.toml`.
 
 mod bench_cmd;
+mod catalog_cmd;
+mod delete_cmd;
 mod iam_cmd;
 mod provision_cmd;
 mod run_cmd;
@@ -71,6 +73,24 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Queue the deletion of files: stored versions, derivatives and catalog record. The
+    /// deletion worker (in `intake run`) does it, with retries; follow with `intake status`.
+    Delete {
+        /// Object ids (from `intake catalog list`) or s3://BUCKET/KEY in any pipeline bucket.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Only this version (an upload or stored version id).
+        #[arg(long)]
+        version: Option<String>,
+        /// Who asks, recorded with the request (default: $USER).
+        #[arg(long)]
+        requested_by: Option<String>,
+    },
+    /// Read the catalog: what the pipeline recorded about each promoted object version.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog_cmd::CatalogCommand,
     },
     /// Benchmarks (run from the workspace; see docs/benchmarks.md).
     Bench {
@@ -174,6 +194,14 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             concurrency,
         } => run_cmd::run(load(&config)?, stages, concurrency).await,
         Command::Status { uri, json } => status_cmd::run(&load(&config)?, &uri, json).await,
+        Command::Catalog { command } => {
+            catalog_cmd::run(&load(&config)?, &config.config, command).await
+        }
+        Command::Delete {
+            targets,
+            version,
+            requested_by,
+        } => delete_cmd::run(&load(&config)?, &targets, version.as_deref(), requested_by).await,
         Command::Bench { command } => bench_cmd::run(&config, command),
     }
 }

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use intake_runtime::{Stage, StageCx, Worker, WorkerSettings, WorkerStats};
+use intake_stage_archive::Archive;
+use intake_stage_catalog::Catalog;
+use intake_stage_delete::Delete;
 use intake_stage_scan::Scan;
 use intake_stage_thumbnail::Thumbnail;
 use intake_stage_validate::Validate;
@@ -16,57 +19,30 @@ use tokio::sync::watch;
 
 use crate::Failure;
 
-/// Stages this build can run; the others are being built.
-const IMPLEMENTED: [StageKind; 3] = [StageKind::Validate, StageKind::Scan, StageKind::Thumbnail];
-
 pub async fn run(
     config: PipelineConfig,
     stages: Option<Vec<String>>,
     concurrency: usize,
 ) -> Result<(), Failure> {
     let selected: Vec<StageKind> = match stages {
-        None => config
-            .stage_kinds()
-            .into_iter()
-            .filter(|k| IMPLEMENTED.contains(k))
-            .collect(),
+        None => config.queue_kinds(),
         Some(names) => {
             let mut kinds = Vec::new();
             for name in names {
-                let kind: StageKind = name
-                    .parse()
-                    .map_err(|()| anyhow::anyhow!("unknown stage \"{name}\"; stages are validate, scan, thumbnail, catalog, archive"))?;
-                if !config.stages.contains_key(kind.name()) {
+                let kind = StageKind::WITH_QUEUES
+                    .into_iter()
+                    .find(|k| k.name() == name)
+                    .ok_or_else(|| anyhow::anyhow!("unknown stage \"{name}\"; stages are validate, scan, thumbnail, catalog, archive and delete (the deletion worker)"))?;
+                if kind != StageKind::Delete && !config.stages.contains_key(kind.name()) {
                     return Err(
                         anyhow::anyhow!("stage {kind} is not configured in pipeline.toml").into(),
                     );
-                }
-                if !IMPLEMENTED.contains(&kind) {
-                    return Err(anyhow::anyhow!(
-                        "stage {kind} is not implemented in this build yet; run --stages validate,scan,thumbnail"
-                    )
-                    .into());
                 }
                 kinds.push(kind);
             }
             kinds
         }
     };
-    let waiting: Vec<&str> = config
-        .stage_kinds()
-        .into_iter()
-        .filter(|k| !IMPLEMENTED.contains(k))
-        .map(|k| k.name())
-        .collect();
-    if !waiting.is_empty() {
-        eprintln!(
-            "intake: note: stages {} are configured but not in this build yet; objects routed to them wait in their queues",
-            waiting.join(", ")
-        );
-    }
-    if selected.is_empty() {
-        bail_run("no stage to run: none of the configured stages is implemented in this build")?;
-    }
 
     let database_url =
         std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
@@ -110,7 +86,17 @@ pub async fn run(
                 let stage = Thumbnail::from_config(&cx.config);
                 start_worker(stage, &cx, settings, stopped, &mut workers).await?
             }
-            other => unreachable!("{other} filtered out above"),
+            StageKind::Catalog => {
+                start_worker(Catalog::new(), &cx, settings, stopped, &mut workers).await?
+            }
+            StageKind::Archive => {
+                let stage = Archive::from_config(&cx.config);
+                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+            }
+            StageKind::Delete => {
+                let stage = Delete::from_config(&cx.config);
+                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+            }
         }
         eprintln!("intake: {kind} worker running (concurrency {concurrency})");
     }
@@ -137,10 +123,6 @@ async fn start_worker<S: Stage>(
     let worker = Worker::new(stage, cx.clone(), settings).await?;
     workers.spawn(worker.run(stopped));
     Ok(())
-}
-
-fn bail_run(message: &str) -> anyhow::Result<()> {
-    bail!("{message}")
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use intake_store::Ledger;
 
 use crate::Failure;
 
-fn parse_uri(uri: &str) -> anyhow::Result<(&str, &str)> {
+pub(crate) fn parse_uri(uri: &str) -> anyhow::Result<(&str, &str)> {
     uri.strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
         .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())

@@ -74,6 +74,13 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
+/// `{tenant}/{object id}/`: the folder of one upload's derivatives (renditions), so that
+/// a deletion finds every one of them with a single prefix listing. Objects without a
+/// tenant go under `_`.
+pub fn derivatives_prefix(tenant: Option<&str>, object_id: &str) -> String {
+    format!("{}/{object_id}/", tenant.unwrap_or("_"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,11 +108,4 @@ mod tests {
         // Length-prefixed parts: moving a character across the boundary changes the id.
         assert_ne!(object("ab", "c").object_id(), object("a", "bc").object_id());
     }
-}
-
-/// `{tenant}/{object id}/`: the folder of one upload's derivatives (renditions), so that
-/// a deletion finds every one of them with a single prefix listing. Objects without a
-/// tenant go under `_`.
-pub fn derivatives_prefix(tenant: Option<&str>, object_id: &str) -> String {
-    format!("{}/{object_id}/", tenant.unwrap_or("_"))
 }

@@ -1,7 +1,7 @@
 //! The repository's own `pipeline.toml` parses, and every kind of broken config is refused
 //! with its location, field path and a fix.
 
-use intake_core::config::PipelineConfig;
+use intake_core::config::{ArchiveApply, PipelineConfig};
 use intake_core::state_machine::{StageKind, filter_policy, inbound_routes};
 
 const REPO_CONFIG: &str = include_str!("../../../pipeline.toml");
@@ -157,6 +157,17 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
             help: "30 or more",
         },
         Case {
+            name: "unknown archive storage class",
+            text: broken(
+                "storage_class = \"GLACIER_IR\"",
+                "storage_class = \"GLACEIR_IR\"",
+            ),
+            path: "stages.archive.policy.rules[0].storage_class",
+            at_line_of: "GLACEIR_IR",
+            message: "unknown storage class \"GLACEIR_IR\"",
+            help: "did you mean \"GLACIER_IR\"?",
+        },
+        Case {
             name: "queue limit",
             text: broken("wait_time_secs = 20 ", "wait_time_secs = 60 "),
             path: "queue_defaults.wait_time_secs",
@@ -278,4 +289,205 @@ fn renamed_pipeline_derives_every_name_from_the_new_prefix() {
     assert!(names.buckets.values().all(|b| b.starts_with("it-01abc-")));
     assert_eq!(names.stage(StageKind::Scan).dlq, "it-01abc-scan-dlq");
     assert_eq!(names.events_topic, "it-01abc-events");
+}
+
+#[test]
+fn the_shipped_archive_policy_moves_archives_now_and_nothing_else() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap();
+    let policy = config.archive_policy();
+    assert_eq!(policy.min_size.bytes(), 128 * 1024);
+    assert_eq!(policy.rules.len(), 1);
+    let rule = &policy.rules[0];
+    assert_eq!(rule.class.as_deref(), Some("archive"));
+    assert_eq!(rule.storage_class, "GLACIER_IR");
+    assert_eq!(rule.apply, ArchiveApply::Now);
+    assert_eq!(
+        rule.lifecycle_rule_id(),
+        "intake-archive-archives-to-glacier-ir"
+    );
+}
+
+/// Extra `[[stages.archive.policy.rules]]` after the shipped one.
+fn with_archive_rules(rules: &str) -> String {
+    let anchor = "apply = \"now\"";
+    let at = REPO_CONFIG
+        .find(anchor)
+        .expect("fixture: the shipped archive rule");
+    let line_end = at + REPO_CONFIG[at..].find('\n').unwrap() + 1;
+    format!(
+        "{}{rules}{}",
+        &REPO_CONFIG[..line_end],
+        &REPO_CONFIG[line_end..]
+    )
+}
+
+#[test]
+fn archive_rules_are_checked_with_located_errors() {
+    let text = with_archive_rules(
+        r#"
+[[stages.archive.policy.rules]]
+id = "archives-to-glacier-ir"
+class = "archives"
+storage_class = "GLACIER"
+
+[[stages.archive.policy.rules]]
+id = "later"
+tenant = "tenant-a"
+storage_class = "DEEP_ARCHIVE"
+apply = "lifecycle"
+
+[[stages.archive.policy.rules]]
+id = "Bad Id"
+class = "document"
+storage_class = "STANDARD_IA"
+apply = "lifecycle"
+after_days = 0
+
+[[stages.archive.policy.rules]]
+id = "soon"
+prefix = "tenant-b/"
+storage_class = "STANDARD_IA"
+after_days = 7
+
+[[stages.archive.policy.rules]]
+id = "ia-too-early"
+storage_class = "STANDARD_IA"
+apply = "lifecycle"
+after_days = 10
+
+[[stages.archive.policy.rules]]
+id = "shadowed"
+tenant = "tenant-d"
+storage_class = "GLACIER"
+"#,
+    );
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    let found: Vec<(&str, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.path.as_str(), p.message.as_str()))
+        .collect();
+    let expected = [
+        (
+            "stages.archive.policy.rules[1].id",
+            "archive rule id \"archives-to-glacier-ir\" is used twice",
+        ),
+        (
+            "stages.archive.policy.rules[1].class",
+            "unknown content class \"archives\"",
+        ),
+        (
+            "stages.archive.policy.rules[2].after_days",
+            "apply = \"lifecycle\" needs after_days",
+        ),
+        (
+            "stages.archive.policy.rules[3].id",
+            "\"Bad Id\" cannot name an archive rule",
+        ),
+        (
+            "stages.archive.policy.rules[3].after_days",
+            "0 days is not a lifecycle period",
+        ),
+        (
+            "stages.archive.policy.rules[4].after_days",
+            "after_days is only for apply = \"lifecycle\"",
+        ),
+        (
+            "stages.archive.policy.rules[5].after_days",
+            "STANDARD_IA needs objects at least 30 days old, not 10",
+        ),
+        (
+            "stages.archive.policy.rules[6]",
+            "archive rule \"shadowed\" can never match: rule \"ia-too-early\" before it matches every object",
+        ),
+    ];
+    assert_eq!(found, expected, "{err}");
+    let class = &err.problems()[1];
+    assert!(
+        class.help.contains("did you mean \"archive\"?"),
+        "{}",
+        class.help
+    );
+    // Every problem points into its own rule table.
+    for (problem, needle) in err.problems().iter().zip([
+        "id = \"archives-to-glacier-ir\"\nclass = \"archives\"",
+        "class = \"archives\"",
+        "id = \"later\"",
+        "id = \"Bad Id\"",
+        "after_days = 0",
+        "after_days = 7",
+        "after_days = 10",
+        "id = \"shadowed\"",
+    ]) {
+        let line = problem.location.expect("located").0;
+        let want = text[..text.find(needle).expect("needle")]
+            .matches('\n')
+            .count()
+            + 1;
+        assert!(
+            line == want || line + 1 == want,
+            "{}: line {line}, expected about {want}\n{err}",
+            problem.path
+        );
+    }
+}
+
+#[test]
+fn only_the_archive_stage_takes_an_archive_policy() {
+    let text = broken(
+        "[stages.thumbnail]\n",
+        "[stages.scan.policy]\nmin_size = \"1KiB\"\n\n[stages.thumbnail]\n",
+    );
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{err}");
+    let problem = &err.problems()[0];
+    assert_eq!(problem.path, "stages.scan.policy");
+    assert_eq!(problem.message, "stage scan archives nothing");
+    assert!(
+        problem.help.contains("[stages.archive.policy]"),
+        "{}",
+        problem.help
+    );
+    assert_eq!(
+        problem.location.unwrap().0,
+        line_of(&text, "[stages.scan.policy]")
+    );
+}
+
+#[test]
+fn deletion_defaults_to_all_versions_and_has_its_own_queue_settings() {
+    use intake_core::config::DeleteVersions;
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap();
+    assert_eq!(config.deletion.versions, DeleteVersions::All);
+    assert_eq!(config.queue_kinds().last(), Some(&StageKind::Delete));
+    assert_eq!(
+        config.route(StageKind::Delete, "deleted").as_deref(),
+        Some("deleted")
+    );
+    assert_eq!(
+        config.route(StageKind::Delete, "failed").as_deref(),
+        Some("delete_failed")
+    );
+    assert_eq!(
+        config.route(StageKind::Archive, "kept").as_deref(),
+        Some("done")
+    );
+
+    let text = format!(
+        "{REPO_CONFIG}\n[deletion]\nversions = \"current\"\n[deletion.queue]\nmax_receive_count = 9\n"
+    );
+    let config = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap();
+    assert_eq!(config.deletion.versions, DeleteVersions::Current);
+    assert_eq!(
+        config.queue_settings(StageKind::Delete).max_receive_count,
+        9
+    );
+
+    let text = format!("{REPO_CONFIG}\n[deletion]\nversions = \"latest\"\n");
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    assert!(err.to_string().contains("deletion.versions"), "{err}");
+
+    // The deletion worker is not a pipeline stage: it cannot be configured under [stages].
+    let text = format!("{REPO_CONFIG}\n[stages.delete]\non.deleted = \"done\"\n");
+    assert!(PipelineConfig::from_toml(&text, "pipeline.toml").is_err());
 }

@@ -143,3 +143,42 @@ fn sequencers_compare_after_zero_padding() {
     );
     assert_eq!(compare_sequencers("00ab", "AB"), Equal);
 }
+
+#[test]
+fn deletion_requests_round_trip_and_must_name_a_version() {
+    let object = ObjectRef {
+        bucket: "intake-uploads".into(),
+        key: "tenant-a/user-1/photo.jpg".into(),
+        version_id: Some("v1".into()),
+        etag: None,
+        size: 0,
+        tenant: Some("tenant-a".into()),
+        user: None,
+        sequencer: None,
+    };
+    let request = intake_core::DeletionRequest::new(object.clone(), "ops", 1_700_000_000_000);
+    let body = serde_json::to_string(&request).unwrap();
+    let Ok(Incoming::Delete(parsed)) = parse_body(&body) else {
+        panic!("not a deletion request: {body}")
+    };
+    assert_eq!(*parsed, request);
+
+    let unversioned = intake_core::DeletionRequest::new(
+        ObjectRef {
+            version_id: None,
+            ..object
+        },
+        "ops",
+        0,
+    );
+    let poison = parse_body(&serde_json::to_string(&unversioned).unwrap()).unwrap_err();
+    assert_eq!(poison.code, "bad_deletion");
+    assert!(
+        poison.reason.contains("names no version"),
+        "{}",
+        poison.reason
+    );
+
+    let poison = parse_body(r#"{"intake_delete": 1, "object": "photo.jpg"}"#).unwrap_err();
+    assert_eq!(poison.code, "bad_deletion");
+}

@@ -17,6 +17,6 @@ pub mod stage;
 pub mod worker;
 
 pub use stage::{
-    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, s3_failure,
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted, s3_failure,
 };
 pub use worker::{Worker, WorkerError, WorkerSettings, WorkerStats};

@@ -106,6 +106,27 @@ pub async fn get_object(
     }
 }
 
+/// Fails closed (permanent `not_promoted`) unless `input.location` is in the store bucket:
+/// stages after scan act only on scanned, promoted versions, whatever `pipeline.toml` routes
+/// to them. `work` says what the stage would have done ("get renditions", ...).
+pub fn require_promoted<'a>(
+    cx: &StageCx,
+    input: &'a StageInput,
+    work: &str,
+) -> Result<&'a ObjectRef, StageError> {
+    let store = cx.names.bucket(intake_core::names::BucketRole::Store);
+    let location = &input.location;
+    if location.bucket == store {
+        return Ok(location);
+    }
+    Err(StageError::permanent(
+        "not_promoted",
+        format!(
+            "{location} is not in the store bucket {store}: only scanned, promoted versions {work}; route this stage after scan's `clean` outcome in pipeline.toml"
+        ),
+    ))
+}
+
 /// How a stage reports that reading a body it already opened broke off midway.
 pub fn body_failure(object: &ObjectRef, e: impl std::fmt::Display) -> StageError {
     StageError::retryable(

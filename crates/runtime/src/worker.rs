@@ -84,11 +84,7 @@ pub struct Worker<S: Stage> {
 impl<S: Stage> Worker<S> {
     /// Resolve the stage's queues and the events topic. Fails if they do not exist (run
     /// `intake provision` first).
-    pub async fn new(
-        stage: S,
-        cx: StageCx,
-        settings: WorkerSettings,
-    ) -> Result<Self, WorkerError> {
+    pub async fn new(stage: S, cx: StageCx, settings: WorkerSettings) -> Result<Self, WorkerError> {
         let kind = S::KIND;
         let fail = |source| WorkerError::Aws {
             stage: kind.name(),

@@ -5,10 +5,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, OutcomeMessage, StageError};
-use intake_runtime::{Stage, StageCx, StageInput, StageOutput, body_failure, get_object};
+use intake_runtime::{
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted,
+};
 use intake_store::{CatalogRecord, StoreError, VersionKey};
 use sha2::{Digest, Sha256};
 
@@ -27,20 +28,13 @@ impl Stage for Catalog {
     const KIND: StageKind = StageKind::Catalog;
 
     async fn process(&self, cx: &StageCx, input: &StageInput) -> Result<StageOutput, StageError> {
-        let store = cx.names.bucket(BucketRole::Store);
-        if input.location.bucket != store {
-            // Fail closed, as thumbnail does: only promoted (scanned) versions are cataloged.
-            return Err(StageError::permanent(
-                "not_promoted",
-                format!(
-                    "{} is not in the store bucket {store}: only promoted versions are cataloged; check the routing in pipeline.toml",
-                    input.location
-                ),
-            ));
-        }
+        require_promoted(cx, input, "are cataloged")?;
         let object_id = input.object.object_id();
         if let Some(existing) = cx.ledger.catalog_get(&object_id).await.map_err(ledger)? {
-            tracing::info!(object_id, "catalog record already written by an earlier attempt");
+            tracing::info!(
+                object_id,
+                "catalog record already written by an earlier attempt"
+            );
             return Ok(cataloged(&existing.record));
         }
 
@@ -50,10 +44,17 @@ impl Stage for Catalog {
             input.object.version_token(),
         );
         let mut outcomes: Vec<OutcomeMessage> = Vec::new();
-        for json in cx.ledger.recorded_outcomes(&version).await.map_err(ledger)? {
+        for json in cx
+            .ledger
+            .recorded_outcomes(&version)
+            .await
+            .map_err(ledger)?
+        {
             match serde_json::from_str(&json) {
                 Ok(outcome) => outcomes.push(outcome),
-                Err(e) => tracing::warn!(object = %version, error = %e, "a recorded outcome is not readable; cataloging without it"),
+                Err(e) => {
+                    tracing::warn!(object = %version, error = %e, "a recorded outcome is not readable; cataloging without it")
+                }
             }
         }
         // Normally recorded already; the upstream message is the fallback when the stage

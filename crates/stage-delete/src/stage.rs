@@ -135,9 +135,14 @@ impl Stage for Delete {
             let keys: BTreeSet<(String, String)> = targets
                 .iter()
                 .map(|(bucket, key, _)| (bucket.clone(), key.clone()))
-                .chain([BucketRole::Uploads, BucketRole::Store, BucketRole::Quarantine].map(
-                    |role| (cx.names.bucket(role).to_owned(), object.key.clone()),
-                ))
+                .chain(
+                    [
+                        BucketRole::Uploads,
+                        BucketRole::Store,
+                        BucketRole::Quarantine,
+                    ]
+                    .map(|role| (cx.names.bucket(role).to_owned(), object.key.clone())),
+                )
                 .collect();
             for (bucket, key) in keys {
                 for entry in versions_of_key(&cx.aws, &bucket, &key)
@@ -167,11 +172,7 @@ impl Stage for Delete {
         }
         self.step_done(DeletionStep::Stored)?;
 
-        let record_deleted = cx
-            .ledger
-            .catalog_delete(&object_id)
-            .await
-            .map_err(ledger)?;
+        let record_deleted = cx.ledger.catalog_delete(&object_id).await.map_err(ledger)?;
         self.step_done(DeletionStep::Record)?;
 
         tracing::info!(object = %version, derivatives_deleted, stored_deleted, record_deleted, "deleted");

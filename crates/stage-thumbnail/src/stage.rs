@@ -15,7 +15,7 @@ use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_imaging::{ImageError, Rendered, Rendition};
 use intake_runtime::{
-    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, s3_failure,
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted, s3_failure,
 };
 use tokio::sync::Semaphore;
 
@@ -89,18 +89,8 @@ impl Stage for Thumbnail {
                 ..Default::default()
             });
         }
-        let source = &input.location;
-        let store = cx.names.bucket(BucketRole::Store);
-        if source.bucket != store {
-            // Fail closed: renditions are public-facing, so only scanned, promoted versions
-            // are rendered, whatever pipeline.toml routes here.
-            return Err(StageError::permanent(
-                "not_promoted",
-                format!(
-                    "{source} is not in the store bucket {store}: only scanned, promoted versions get renditions; route scan's `clean` outcome to thumbnail"
-                ),
-            ));
-        }
+        // Renditions are public-facing: never of an unscanned version.
+        let source = require_promoted(cx, input, "get renditions")?;
         let bytes = read_object(cx, source).await?;
 
         let failed = |e: ImageError| StageError::permanent(e.code(), format!("{source}: {e}"));

@@ -119,12 +119,11 @@ impl Ledger {
     /// nothing was changed.
     pub async fn catalog_insert(&self, record: &CatalogRecord) -> Result<bool, StoreError> {
         let target = record.object_id.as_str();
-        let renditions = serde_json::to_string(&record.renditions).map_err(|e| {
-            StoreError::Encode {
+        let renditions =
+            serde_json::to_string(&record.renditions).map_err(|e| StoreError::Encode {
                 target: target.to_owned(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let inserted = sqlx::query(
             "INSERT INTO catalog (object_id, upload_bucket, upload_key, upload_version, tenant,
                  user_id, filename, store_bucket, store_key, store_version, size_bytes,
@@ -289,10 +288,16 @@ impl Ledger {
     /// each stage published (the outbox keeps them after publishing).
     pub async fn recorded_outcomes(&self, v: &VersionKey) -> Result<Vec<String>, StoreError> {
         let target = v.to_string();
+        // Ordered by the completion's transition (written in the same transaction as the
+        // outbox row), not by created_ms: stages finishing in the same millisecond, or on
+        // workers whose clocks disagree, would otherwise come back by stage name. A row
+        // without its transition (never written by Intake) is kept, last.
         let rows = sqlx::query(
-            "SELECT outcome_json FROM outbox
-             WHERE bucket = $1 AND object_key = $2 AND version = $3
-             ORDER BY created_ms, stage",
+            "SELECT o.outcome_json FROM outbox o
+             LEFT JOIN transitions t ON t.bucket = o.bucket AND t.object_key = o.object_key
+                 AND t.version = o.version AND t.stage = o.stage AND t.kind = 'completed'
+             WHERE o.bucket = $1 AND o.object_key = $2 AND o.version = $3
+             ORDER BY t.id IS NULL, t.id, o.created_ms, o.stage",
         )
         .bind(&v.bucket)
         .bind(&v.key)
@@ -320,11 +325,16 @@ impl Ledger {
             column::<String>(row, "upload_key", id)?,
             column::<String>(row, "upload_version", id)?,
         );
-        let scan = column::<Option<String>>(row, "scan_verdict", id)?.map(|verdict| ScanRecord {
-            verdict,
-            engine: column(row, "scan_engine", id).ok().flatten(),
-            scanned_at: column(row, "scanned_at", id).ok().flatten(),
-        });
+        // An unreadable engine or scan time is an error like any other column, not a
+        // silently missing value.
+        let scan = match column::<Option<String>>(row, "scan_verdict", id)? {
+            Some(verdict) => Some(ScanRecord {
+                verdict,
+                engine: column(row, "scan_engine", id)?,
+                scanned_at: column(row, "scanned_at", id)?,
+            }),
+            None => None,
+        };
         let record = CatalogRecord {
             object_id: id.to_owned(),
             tenant: column(row, "tenant", id)?,
@@ -398,7 +408,8 @@ fn column<'r, T>(row: &'r AnyRow, name: &'static str, target: &str) -> Result<T,
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(name).map_err(failed("reading a catalog row", target))
+    row.try_get(name)
+        .map_err(failed("reading a catalog row", target))
 }
 
 fn to_i64(n: u64) -> i64 {

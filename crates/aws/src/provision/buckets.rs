@@ -7,7 +7,7 @@ use aws_sdk_s3::types::{
     LoggingEnabled, NoncurrentVersionExpiration, NotificationConfiguration,
     PublicAccessBlockConfiguration, QueueConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Transition, TransitionStorageClass, VersioningConfiguration,
+    Tag, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 
 use super::desired::{
@@ -187,9 +187,14 @@ fn rule_from_sdk(rule: &SdkRule) -> LifecycleRule {
         )
         .unwrap_or_default()
         .to_owned();
+    let tag = rule
+        .filter()
+        .and_then(|f| f.tag())
+        .map(|t| (t.key().to_owned(), t.value().to_owned()));
     LifecycleRule {
         id: rule.id().unwrap_or_default().to_owned(),
         prefix,
+        tag,
         expiration_days: rule.expiration().and_then(|e| e.days()),
         noncurrent_days: rule
             .noncurrent_version_expiration()
@@ -384,7 +389,18 @@ fn rule_to_sdk(rule: &LifecycleRule) -> SdkRule {
     SdkRule::builder()
         .id(&rule.id)
         .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().prefix(&rule.prefix).build())
+        .filter(match &rule.tag {
+            Some((key, value)) => LifecycleRuleFilter::builder()
+                .tag(
+                    Tag::builder()
+                        .key(key)
+                        .value(value)
+                        .build()
+                        .expect("key and value are set"),
+                )
+                .build(),
+            None => LifecycleRuleFilter::builder().prefix(&rule.prefix).build(),
+        })
         .set_expiration(
             rule.expiration_days
                 .map(|d| LifecycleExpiration::builder().days(d).build()),

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use intake_core::PipelineConfig;
 use intake_core::ResourceNames;
+use intake_core::config::{ARCHIVE_TAG, ArchiveApply, PipelineConfig};
 use intake_core::names::BucketRole;
 use intake_core::state_machine::{StageKind, filter_policy, inbound_routes};
 use serde_json::{Value, json};
@@ -36,6 +36,9 @@ pub struct CorsRule {
 pub struct LifecycleRule {
     pub id: String,
     pub prefix: String,
+    /// (key, value): the rule applies to objects with this tag, whatever their key
+    /// (`prefix` is then empty: S3 filters on one or the other).
+    pub tag: Option<(String, String)>,
     pub expiration_days: Option<i32>,
     pub noncurrent_days: Option<i32>,
     pub abort_multipart_days: Option<i32>,
@@ -143,7 +146,7 @@ impl Desired {
     pub fn of(config: &PipelineConfig, arns: Arns) -> Self {
         let names = ResourceNames::of(config);
         let events_arn = arns.topic(&names.events_topic);
-        let stages = config.stage_kinds();
+        let stages = config.queue_kinds();
         let entry = config.entry_stage();
         let inbound = inbound_routes(&config.edges());
 
@@ -274,6 +277,7 @@ fn desired_bucket(
     let mut lifecycle = vec![LifecycleRule {
         id: "intake-abort-incomplete-multipart".into(),
         prefix: String::new(),
+        tag: None,
         expiration_days: None,
         noncurrent_days: None,
         abort_multipart_days: Some(days(l.abort_incomplete_multipart_days)),
@@ -282,6 +286,7 @@ fn desired_bucket(
     let expiring = |id: &str, expiration: Option<u32>, noncurrent: u32| LifecycleRule {
         id: id.into(),
         prefix: String::new(),
+        tag: None,
         expiration_days: expiration.map(days),
         noncurrent_days: Some(days(noncurrent)),
         abort_multipart_days: None,
@@ -303,14 +308,45 @@ fn desired_bucket(
             Some(l.logs_expiry_days),
             l.logs_expiry_days,
         )),
-        BucketRole::Store => lifecycle.extend(l.transitions.iter().map(|t| LifecycleRule {
-            id: t.id.clone(),
-            prefix: t.prefix.clone(),
-            expiration_days: None,
-            noncurrent_days: None,
-            abort_multipart_days: None,
-            transitions: vec![(days(t.after_days), t.storage_class.clone())],
-        })),
+        BucketRole::Store => {
+            let transition =
+                |id: String, prefix: String, tag, after_days, class: &str| LifecycleRule {
+                    id,
+                    prefix,
+                    tag,
+                    expiration_days: None,
+                    noncurrent_days: None,
+                    abort_multipart_days: None,
+                    transitions: vec![(days(after_days), class.to_owned())],
+                };
+            lifecycle.extend(l.transitions.iter().map(|t| {
+                transition(
+                    t.id.clone(),
+                    t.prefix.clone(),
+                    None,
+                    t.after_days,
+                    &t.storage_class,
+                )
+            }));
+            // The archive stage tags what an `apply = "lifecycle"` rule matched; S3 moves it.
+            let policy = config.archive_policy();
+            lifecycle.extend(
+                policy
+                    .rules
+                    .iter()
+                    .filter(|r| r.apply == ArchiveApply::Lifecycle)
+                    .map(|r| {
+                        transition(
+                            r.lifecycle_rule_id(),
+                            String::new(),
+                            Some((ARCHIVE_TAG.to_owned(), r.id.clone())),
+                            r.after_days
+                                .expect("validated: lifecycle rules have after_days"),
+                            &r.storage_class,
+                        )
+                    }),
+            );
+        }
         BucketRole::Derivatives => {}
     }
     lifecycle.sort();
@@ -419,7 +455,7 @@ fn desired_alarms(
 /// Is this alarm name one that this pipeline creates (for any stage)? Used to find alarms of
 /// removed stages without touching other pipelines whose names share our prefix.
 pub fn is_pipeline_alarm(names: &ResourceNames, alarm: &str) -> bool {
-    StageKind::ALL.iter().any(|stage| {
+    StageKind::WITH_QUEUES.iter().any(|stage| {
         ["failures", "dlq-depth", "oldest-message"]
             .iter()
             .any(|what| alarm == names.alarm(&format!("{stage}-{what}")))

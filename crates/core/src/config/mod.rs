@@ -41,6 +41,8 @@ pub struct PipelineConfig {
     pub alarms: AlarmsSection,
     #[serde(default)]
     pub ledger: LedgerSection,
+    #[serde(default)]
+    pub deletion: DeletionSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -144,6 +146,83 @@ pub struct StageConfig {
     /// Decoder limits and memory budget (thumbnail stage only).
     #[serde(default)]
     pub images: Option<ImageLimits>,
+    /// Which objects move to which storage class (archive stage only).
+    #[serde(default)]
+    pub policy: Option<ArchivePolicy>,
+}
+
+/// Tag on a version that an archive rule leaves to S3 lifecycle; its value is the rule's
+/// id, and the store bucket's lifecycle rule for that archive rule filters on it.
+pub const ARCHIVE_TAG: &str = "intake-archive";
+
+/// Where the archive stage leaves promoted objects: the first rule that matches an object
+/// decides; objects no rule matches, or smaller than `min_size`, stay STANDARD.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivePolicy {
+    /// Smaller objects are kept: S3 bills the IA and Glacier classes for at least 128 KiB
+    /// per object, and lifecycle transitions skip smaller objects anyway.
+    #[serde(default = "defaults::archive_min_size")]
+    pub min_size: ByteSize,
+    #[serde(default)]
+    pub rules: Vec<ArchiveRule>,
+}
+
+impl Default for ArchivePolicy {
+    fn default() -> Self {
+        ArchivePolicy {
+            min_size: defaults::archive_min_size(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One archive rule. The filters (`class`, `tenant`, `prefix`) are optional; every one
+/// given must match.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveRule {
+    /// Names the rule in outcomes, in the `intake-archive` tag and in its lifecycle rule.
+    pub id: String,
+    /// A content class from `[classes]`.
+    pub class: Option<String>,
+    pub tenant: Option<String>,
+    /// The start of the object's key.
+    pub prefix: Option<String>,
+    /// STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE.
+    pub storage_class: String,
+    #[serde(default)]
+    pub apply: ArchiveApply,
+    /// Days after promotion when the lifecycle rule moves the object (`lifecycle` only).
+    pub after_days: Option<u32>,
+}
+
+impl ArchiveRule {
+    /// Id of the store bucket's lifecycle rule for this archive rule (`lifecycle` only).
+    /// The `intake-` prefix is reserved, so it cannot collide with `[[lifecycle.transitions]]`.
+    pub fn lifecycle_rule_id(&self) -> String {
+        format!("{ARCHIVE_TAG}-{}", self.id)
+    }
+}
+
+/// When an archive rule changes the storage class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveApply {
+    /// At once, by copying the version in place in the target class.
+    #[default]
+    Now,
+    /// Later, by S3: the version is tagged and a lifecycle rule moves it `after_days` on.
+    Lifecycle,
+}
+
+impl ArchiveApply {
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveApply::Now => "now",
+            ArchiveApply::Lifecycle => "lifecycle",
+        }
+    }
 }
 
 /// What the thumbnail stage accepts before it decodes a pixel, and how much decoded memory
@@ -396,6 +475,29 @@ impl Default for LedgerSection {
     }
 }
 
+/// The deletion worker: what a deletion removes, and its queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionSection {
+    #[serde(default)]
+    pub versions: DeleteVersions,
+    #[serde(default)]
+    pub queue: QueueOverrides,
+}
+
+/// Which stored versions a deletion removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteVersions {
+    /// Every version of the key in the store, uploads and quarantine buckets: the file
+    /// and its whole history are gone.
+    #[default]
+    All,
+    /// Only the versions this upload produced (its promoted copy and what the archive stage
+    /// made of it); older versions of the same key stay.
+    Current,
+}
+
 /// Every default of `pipeline.toml`, in one place.
 pub mod defaults {
     use crate::size::ByteSize;
@@ -475,6 +577,9 @@ pub mod defaults {
     pub fn rendition_cache_control() -> String {
         "public, max-age=31536000, immutable".into()
     }
+    pub fn archive_min_size() -> ByteSize {
+        ByteSize(128 * 1024)
+    }
 }
 
 impl PipelineConfig {
@@ -502,12 +607,40 @@ impl PipelineConfig {
             .unwrap_or_default()
     }
 
+    /// The archive stage's policy (keep everything when `[stages.archive.policy]` is absent).
+    pub fn archive_policy(&self) -> ArchivePolicy {
+        self.stages
+            .get(StageKind::Archive.name())
+            .and_then(|s| s.policy.clone())
+            .unwrap_or_default()
+    }
+
     /// Effective queue settings of a stage (defaults plus its overrides).
     pub fn queue_settings(&self, stage: StageKind) -> QueueSettings {
+        if stage == StageKind::Delete {
+            return self.deletion.queue.apply_to(self.queue_defaults);
+        }
         self.stages
             .get(stage.name())
             .map(|s| s.queue.apply_to(self.queue_defaults))
             .unwrap_or(self.queue_defaults)
+    }
+
+    /// Where `outcome` of `stage` leads: a stage or terminal state from `pipeline.toml`, or
+    /// the deletion worker's fixed route. `None` when nothing routes it.
+    pub fn route(&self, stage: StageKind, outcome: &str) -> Option<String> {
+        if let Some(fixed) = stage.fixed_route(outcome) {
+            return Some(fixed.to_owned());
+        }
+        self.stages.get(stage.name())?.on.get(outcome).cloned()
+    }
+
+    /// Kinds with a queue to provision and consume: the configured stages and the
+    /// deletion worker.
+    pub fn queue_kinds(&self) -> Vec<StageKind> {
+        let mut kinds = self.stage_kinds();
+        kinds.push(StageKind::Delete);
+        kinds
     }
 
     /// All edges of the state machine. Only meaningful after validation.

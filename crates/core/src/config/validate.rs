@@ -1,10 +1,11 @@
 //! Semantic checks of a parsed `pipeline.toml`, without IO: names, queue limits, the state
 //! machine (unknown targets, unrouted outcomes, unreachable stages, cycles), content classes,
-//! the key template, lifecycle rules and alarms. Each problem names its field path and a fix.
+//! the key template, archive rules, lifecycle rules and alarms. Each problem names its field
+//! path and a fix.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{PipelineConfig, QueueOverrides, QueueSettings};
+use super::{ArchiveApply, PipelineConfig, QueueOverrides, QueueSettings};
 use crate::config::load::Problem;
 use crate::names::{BucketRole, ResourceNames};
 use crate::state_machine::{StageKind, Target, Terminal};
@@ -19,6 +20,15 @@ const STORAGE_CLASSES: [&str; 7] = [
     "GLACIER",
     "DEEP_ARCHIVE",
     "EXPRESS_ONEZONE",
+];
+/// What an archive rule may move an original to. ONEZONE_IA keeps one copy in one zone:
+/// fine for derivatives, not for the only copy of an upload.
+const ARCHIVE_STORAGE_CLASSES: [&str; 5] = [
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
 ];
 const KEY_PLACEHOLDERS: [&str; 4] = ["tenant", "user", "uuid", "filename"];
 
@@ -46,6 +56,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
     check_renditions(config, &mut problems);
     check_image_limits(config, &mut problems);
     check_uploads(config, &mut problems);
+    check_archive(config, &mut problems);
     check_lifecycle(config, &mut problems);
     check_alarms(config, &mut problems);
     check_ledger(config, &mut problems);
@@ -697,27 +708,147 @@ fn check_lifecycle(config: &PipelineConfig, problems: &mut Vec<Problem>) {
                 "give each transition its own id",
             ));
         }
-        if !STORAGE_CLASSES.contains(&t.storage_class.as_str()) {
+        if check_storage_class(&path, &t.storage_class, &STORAGE_CLASSES, problems) {
+            check_transition_days(&path, &t.storage_class, t.after_days, problems);
+        }
+    }
+}
+
+/// Is `class` one of `allowed`? If not, says so at `{path}.storage_class`.
+fn check_storage_class(
+    path: &str,
+    class: &str,
+    allowed: &[&str],
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let known = allowed.contains(&class);
+    if !known {
+        problems.push(Problem::new(
+            format!("{path}.storage_class"),
+            format!("unknown storage class \"{class}\""),
+            format!(
+                "{}use one of {}",
+                suggestion(class, allowed.iter().copied()),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    known
+}
+
+/// S3 refuses lifecycle transitions to the IA classes before 30 days.
+fn check_transition_days(path: &str, class: &str, days: u32, problems: &mut Vec<Problem>) {
+    if matches!(class, "STANDARD_IA" | "ONEZONE_IA") && days < 30 {
+        problems.push(Problem::new(
+            format!("{path}.after_days"),
+            format!("{class} needs objects at least 30 days old, not {days}"),
+            "S3 refuses IA transitions before 30 days: set after_days = 30 or more",
+        ));
+    }
+}
+
+fn check_archive(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    for (name, stage) in &config.stages {
+        let Some(policy) = &stage.policy else {
+            continue;
+        };
+        let path = format!("stages.{name}.policy");
+        if name != "archive" {
             problems.push(Problem::new(
-                format!("{path}.storage_class"),
-                format!("unknown storage class \"{}\"", t.storage_class),
-                format!(
-                    "{}use one of {}",
-                    suggestion(&t.storage_class, STORAGE_CLASSES),
-                    STORAGE_CLASSES.join(", ")
-                ),
+                &path,
+                format!("stage {name} archives nothing"),
+                "move the [policy] table to [stages.archive.policy]",
             ));
-        } else if matches!(t.storage_class.as_str(), "STANDARD_IA" | "ONEZONE_IA")
-            && t.after_days < 30
-        {
-            problems.push(Problem::new(
-                format!("{path}.after_days"),
-                format!(
-                    "{} needs objects at least 30 days old, not {}",
-                    t.storage_class, t.after_days
-                ),
-                "S3 refuses IA transitions before 30 days: set after_days = 30 or more",
-            ));
+            continue;
+        }
+        let mut ids = BTreeSet::new();
+        let mut catch_all: Option<&str> = None;
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let path = format!("{path}.rules[{i}]");
+            let id = rule.id.as_str();
+            let valid_id = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid_id {
+                problems.push(Problem::new(
+                    format!("{path}.id"),
+                    format!("\"{id}\" cannot name an archive rule"),
+                    "use 1 to 64 lowercase letters, digits, `-` and `_` (it becomes a tag value and part of a lifecycle rule id), e.g. \"archives-to-glacier\"",
+                ));
+            } else if !ids.insert(id) {
+                problems.push(Problem::new(
+                    format!("{path}.id"),
+                    format!("archive rule id \"{id}\" is used twice"),
+                    "give each archive rule its own id",
+                ));
+            }
+            if let Some(first) = catch_all {
+                problems.push(Problem::new(
+                    &path,
+                    format!("archive rule \"{id}\" can never match: rule \"{first}\" before it matches every object"),
+                    "give the earlier rule a class, tenant or prefix, or move it last",
+                ));
+            }
+            if let Some(class) = &rule.class
+                && !config.classes.contains_key(class)
+            {
+                problems.push(Problem::new(
+                    format!("{path}.class"),
+                    format!("unknown content class \"{class}\""),
+                    format!(
+                        "{}name one of the [classes.*] tables: {}",
+                        suggestion(class, config.classes.keys().map(String::as_str)),
+                        config
+                            .classes
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            if rule.tenant.as_deref() == Some("") {
+                problems.push(Problem::new(
+                    format!("{path}.tenant"),
+                    "an empty tenant matches no object",
+                    "name a tenant (the first key segment), or remove the key to match every tenant",
+                ));
+            }
+            if rule.class.is_none()
+                && rule.tenant.is_none()
+                && rule.prefix.as_deref().unwrap_or_default().is_empty()
+            {
+                catch_all.get_or_insert(id);
+            }
+            let known_class = check_storage_class(
+                &path,
+                &rule.storage_class,
+                &ARCHIVE_STORAGE_CLASSES,
+                problems,
+            );
+            match (rule.apply, rule.after_days) {
+                (ArchiveApply::Now, Some(_)) => problems.push(Problem::new(
+                    format!("{path}.after_days"),
+                    "after_days is only for apply = \"lifecycle\"",
+                    "remove it (apply = \"now\" moves the object as soon as it is archived), or set apply = \"lifecycle\"",
+                )),
+                (ArchiveApply::Lifecycle, None) => problems.push(Problem::new(
+                    format!("{path}.after_days"),
+                    "apply = \"lifecycle\" needs after_days",
+                    "add after_days = N: the days after promotion when S3 moves the object (at least 1; 30 for STANDARD_IA)",
+                )),
+                (ArchiveApply::Lifecycle, Some(0)) => problems.push(Problem::new(
+                    format!("{path}.after_days"),
+                    "0 days is not a lifecycle period",
+                    "S3 lifecycle periods are whole days, at least 1; for no wait use apply = \"now\"",
+                )),
+                (ArchiveApply::Lifecycle, Some(days)) if known_class => {
+                    check_transition_days(&path, &rule.storage_class, days, problems);
+                }
+                _ => {}
+            }
         }
     }
 }
