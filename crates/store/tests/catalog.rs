@@ -9,6 +9,7 @@
 //! `INTAKE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@localhost/postgres`, a role
 //! allowed to create databases) was set when the tests were built.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -18,37 +19,6 @@ use intake_store::{
     StageTime, StoredAt, VersionKey,
 };
 use support::{Fixture, LEASE, START_MS, result, version};
-
-/// Generates one test per backend for each body `async fn name(fx: &Fixture)`.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fx = crate::support::Fixture::sqlite().await;
-                    crate::$name(&fx).await;
-                    fx.finish().await;
-                }
-            )*
-        }
-
-        // Only generated when INTAKE_TEST_POSTGRES_URL was set at build time (build.rs
-        // sets the cfg): without a server these tests do not exist, rather than passing
-        // without having checked anything.
-        #[cfg(intake_pg_tests)]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fx = crate::support::Fixture::postgres().await;
-                    crate::$name(&fx).await;
-                    fx.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     insert_then_get_round_trips_every_field,

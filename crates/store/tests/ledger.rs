@@ -6,43 +6,13 @@
 //! `INTAKE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@localhost/postgres`, a role
 //! allowed to create databases) was set when the tests were built.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
 
 use intake_store::{Begin, Completion, Freshness, Ledger, STALE_STATE};
 use support::{Fixture, LEASE, START_MS, result, version};
-
-/// Generates one test per backend for each body `async fn name(fx: &Fixture)`.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fx = crate::support::Fixture::sqlite().await;
-                    crate::$name(&fx).await;
-                    fx.finish().await;
-                }
-            )*
-        }
-
-        // Only generated when INTAKE_TEST_POSTGRES_URL was set at build time (build.rs
-        // sets the cfg): without a server these tests do not exist, rather than passing
-        // without having checked anything.
-        #[cfg(intake_pg_tests)]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fx = crate::support::Fixture::postgres().await;
-                    crate::$name(&fx).await;
-                    fx.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     claim_complete_then_duplicate_is_already_done,

@@ -125,3 +125,34 @@ pub fn result(stage: &str, outcome: &str) -> StageResult {
 }
 
 pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Generates one test per backend (SQLite always; PostgreSQL when configured) for each body `async fn name(fx: &Fixture)`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fx = crate::support::Fixture::sqlite().await;
+                    crate::$name(&fx).await;
+                    fx.finish().await;
+                }
+            )*
+        }
+
+        // Only generated when INTAKE_TEST_POSTGRES_URL was set at build time (build.rs
+        // sets the cfg): without a server these tests do not exist, rather than passing
+        // without having checked anything.
+        #[cfg(intake_pg_tests)]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fx = crate::support::Fixture::postgres().await;
+                    crate::$name(&fx).await;
+                    fx.finish().await;
+                }
+            )*
+        }
+    };
+}
