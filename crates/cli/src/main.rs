@@ -6,10 +6,14 @@
 mod bench_cmd;
 mod catalog_cmd;
 mod delete_cmd;
+mod dlq_cmd;
 mod iam_cmd;
 mod provision_cmd;
+mod replay_cmd;
 mod run_cmd;
+mod stats_cmd;
 mod status_cmd;
+mod up_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +49,18 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Intake end to end on this machine: start what is missing (LocalStack, clamd),
+    /// provision, run every stage, upload the sample files and follow them to the end;
+    /// then serve uploads until Ctrl-C, which stops everything it started.
+    Up {
+        /// Stop once every sample has ended, instead of serving further uploads.
+        #[arg(long)]
+        exit_when_done: bool,
+        /// Serve further uploads even when a sample did not end as expected (by default
+        /// `up` then stops and exits 1).
+        #[arg(long, conflicts_with = "exit_when_done")]
+        keep_running: bool,
+    },
     /// Validate pipeline.toml without touching AWS.
     Check,
     /// Create or converge the pipeline's AWS resources: buckets, queues, topics,
@@ -91,6 +107,41 @@ enum Command {
     Catalog {
         #[command(subcommand)]
         command: catalog_cmd::CatalogCommand,
+    },
+    /// Dead-letter queues: what is in them and why (`list`, `peek`), and emptying one
+    /// (`purge`).
+    Dlq {
+        #[command(subcommand)]
+        command: dlq_cmd::DlqCommand,
+    },
+    /// Re-run an object, or every object under a prefix, from a stage after a fix: by
+    /// default from the stage it failed at; `--from thumbnail|catalog|archive` otherwise.
+    Reprocess {
+        /// The object, as s3://BUCKET/KEY (its newest upload version).
+        #[arg(conflicts_with = "prefix", required_unless_present = "prefix")]
+        target: Option<String>,
+        /// Every key of the uploads bucket under this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The stage to re-run from.
+        #[arg(long)]
+        from: Option<String>,
+        /// List what would be re-run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who asks, for the ledger (default: $USER).
+        #[arg(long)]
+        requested_by: Option<String>,
+    },
+    /// Per stage: processed, failed and retried since a time, p50/p99 durations, and the
+    /// depths of its queue and DLQ now.
+    Stats {
+        /// How far back to count: a number and a unit, s, m, h, d or w (30m, 1h, 2d).
+        #[arg(long, default_value = "1h", value_parser = stats_cmd::parse_since)]
+        since: std::time::Duration,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmarks (run from the workspace; see docs/benchmarks.md).
     Bench {
@@ -189,6 +240,16 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
                 provision_cmd::run(&pipeline, dry_run).await
             }
         }
+        Command::Up {
+            exit_when_done,
+            keep_running,
+        } => {
+            let options = up_cmd::Options {
+                exit_when_done,
+                keep_running,
+            };
+            up_cmd::run(&config.config, load(&config)?, options).await
+        }
         Command::Run {
             stages,
             concurrency,
@@ -202,6 +263,27 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             version,
             requested_by,
         } => delete_cmd::run(&load(&config)?, &targets, version.as_deref(), requested_by).await,
+        Command::Reprocess {
+            target,
+            prefix,
+            from,
+            dry_run,
+            requested_by,
+        } => {
+            replay_cmd::reprocess_cmd(
+                &load(&config)?,
+                target.as_deref(),
+                prefix.as_deref(),
+                from.as_deref(),
+                dry_run,
+                requested_by,
+            )
+            .await
+        }
+        Command::Dlq { command } => dlq_cmd::run(&load(&config)?, &config.config, command).await,
+        Command::Stats { since, json } => {
+            stats_cmd::run(&load(&config)?, &config.config, since, json).await
+        }
         Command::Bench { command } => bench_cmd::run(&config, command),
     }
 }

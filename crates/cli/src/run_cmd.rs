@@ -1,5 +1,8 @@
 //! `intake run`: the stage workers of this process, until SIGINT or SIGTERM; then a
 //! graceful shutdown (stop receiving, finish or release in-flight work) and exit 0.
+//!
+//! Starting and stopping the workers is shared with `intake up` ([`start_all`],
+//! [`Workers::stop`]), so both commands run the stages the same way.
 
 use std::sync::Arc;
 
@@ -44,13 +47,7 @@ pub async fn run(
         }
     };
 
-    let database_url =
-        std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
-    let ledger = Arc::new(
-        Ledger::connect(&database_url)
-            .await
-            .with_context(|| format!("opening the ledger at {database_url}"))?,
-    );
+    let ledger = open_ledger(&database_url(&config)).await?;
     let aws = AwsClients::load(&config.aws).await;
     let names = Arc::new(ResourceNames::of(&config));
     let cx = StageCx {
@@ -59,13 +56,66 @@ pub async fn run(
         names,
         ledger,
     };
-    let metrics = std::env::var("INTAKE_METRICS")
-        .map(|v| v != "0" && v != "false")
-        .unwrap_or(true);
 
+    let workers = start_all(&cx, &selected, concurrency, metrics_enabled()).await?;
+    shutdown_signal().await?;
+    eprintln!("intake: shutting down: finishing in-flight work");
+    workers.stop().await?;
+    cx.ledger.close().await;
+    Ok(())
+}
+
+/// The ledger's URL: `INTAKE_DATABASE_URL`, else `[ledger] database_url`.
+pub fn database_url(config: &PipelineConfig) -> String {
+    std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone())
+}
+
+pub async fn open_ledger(database_url: &str) -> anyhow::Result<Arc<Ledger>> {
+    let ledger = Ledger::connect(database_url)
+        .await
+        .with_context(|| format!("opening the ledger at {database_url}"))?;
+    Ok(Arc::new(ledger))
+}
+
+/// CloudWatch metrics are on unless `INTAKE_METRICS` is `0` or `false`.
+pub fn metrics_enabled() -> bool {
+    std::env::var("INTAKE_METRICS")
+        .map(|v| v != "0" && v != "false")
+        .unwrap_or(true)
+}
+
+/// Workers running in this process, and the switch that stops them.
+pub struct Workers {
+    tasks: tokio::task::JoinSet<WorkerStats>,
+    stop: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Graceful shutdown: every worker stops receiving, finishes or releases what it holds;
+    /// returns once all have stopped. Dropping the future instead aborts the workers
+    /// (their messages come back after the visibility timeout).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        while let Some(stats) = self.tasks.join_next().await {
+            let stats = stats.context("a worker task failed")?;
+            eprintln!("intake: worker stopped: {stats:?}");
+        }
+        Ok(())
+    }
+}
+
+/// Starts one worker per stage in `kinds`, each with its own worker id, `concurrency`
+/// messages at once, and CloudWatch metrics if `metrics`.
+pub async fn start_all(
+    cx: &StageCx,
+    kinds: &[StageKind],
+    concurrency: usize,
+    metrics: bool,
+) -> anyhow::Result<Workers> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
-    for kind in selected {
+    for &kind in kinds {
+        // Built per stage, not cloned: the default gives every worker its own id.
         let settings = WorkerSettings {
             concurrency,
             metrics,
@@ -76,40 +126,34 @@ pub async fn run(
         match kind {
             StageKind::Validate => {
                 let stage = Validate::new(&cx.config);
-                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, stopped, &mut workers).await?
             }
             StageKind::Scan => {
                 let stage = Scan::from_config(&cx.config);
-                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, stopped, &mut workers).await?
             }
             StageKind::Thumbnail => {
                 let stage = Thumbnail::from_config(&cx.config);
-                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, stopped, &mut workers).await?
             }
             StageKind::Catalog => {
-                start_worker(Catalog::new(), &cx, settings, stopped, &mut workers).await?
+                start_worker(Catalog::new(), cx, settings, stopped, &mut workers).await?
             }
             StageKind::Archive => {
                 let stage = Archive::from_config(&cx.config);
-                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, stopped, &mut workers).await?
             }
             StageKind::Delete => {
                 let stage = Delete::from_config(&cx.config);
-                start_worker(stage, &cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, stopped, &mut workers).await?
             }
         }
         eprintln!("intake: {kind} worker running (concurrency {concurrency})");
     }
-
-    shutdown_signal().await?;
-    eprintln!("intake: shutting down: finishing in-flight work");
-    let _ = stop_tx.send(true);
-    while let Some(stats) = workers.join_next().await {
-        let stats = stats.context("a worker task failed")?;
-        eprintln!("intake: worker stopped: {stats:?}");
-    }
-    cx.ledger.close().await;
-    Ok(())
+    Ok(Workers {
+        tasks: workers,
+        stop: stop_tx,
+    })
 }
 
 /// Starts a worker for `stage` in `workers`; it runs until `stopped` resolves.

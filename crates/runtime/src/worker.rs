@@ -203,6 +203,21 @@ impl<S: Stage> Worker<S> {
                 }
             }
         }
+        if let Some(pending) = pending.take() {
+            // The grace ran out with a receive still pending. Dropping it would not cancel
+            // it on the SQS side: a message handed to the abandoned poll would stay invisible
+            // for a whole visibility timeout. So it is awaited (at most the long-poll wait)
+            // and whatever it brings is released at once.
+            let longest = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(20) + 5);
+            if let Ok(received) = tokio::time::timeout(longest, pending).await {
+                for message in received.unwrap_or_default() {
+                    stats.received += 1;
+                    set_visibility(&shared.cx.aws, &shared.queue_url, &message, Duration::ZERO)
+                        .await;
+                    stats.released += 1;
+                }
+            }
+        }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         for message in in_flight.values() {

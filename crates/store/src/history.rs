@@ -35,6 +35,41 @@ pub struct Transition {
 }
 
 impl Ledger {
+    /// The newest version of every key in `bucket` that starts with `prefix`, with its
+    /// state: (key, version, state), keys in order.
+    pub async fn latest_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let target = VersionKey::new(bucket, format!("{prefix}*"), "*");
+        // substr/length rather than LIKE: keys may hold % and _, which LIKE would treat as
+        // wildcards.
+        let rows = sqlx::query(
+            "SELECT object_key, version, state FROM objects
+             WHERE bucket = $1 AND substr(object_key, 1, length($2)) = $2
+             ORDER BY object_key, id DESC",
+        )
+        .bind(bucket)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_failed("listing versions under a prefix", &target))?;
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        for row in &rows {
+            let key: String = get(row, "object_key", &target)?;
+            if out.last().is_some_and(|(last, _, _)| *last == key) {
+                continue;
+            }
+            out.push((
+                key,
+                get(row, "version", &target)?,
+                get(row, "state", &target)?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// The current state of one version, or `None` if the ledger has never seen it.
     pub async fn state(&self, v: &VersionKey) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(

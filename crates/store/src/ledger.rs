@@ -359,6 +359,73 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Forgets that `stages` ran for this version (an operator's reprocess): their claims and
+    /// recorded outcomes go, the version's state becomes `state`, and a `released`
+    /// transition (outcome `reprocess`, with `detail`) on the first of them keeps the
+    /// intervention in the history. Completions stay in the history, so a reprocessed
+    /// stage then shows two.
+    pub async fn reset_stages(
+        &self,
+        v: &VersionKey,
+        stages: &[&str],
+        state: &str,
+        requested_by: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let failed = |action| query_failed(action, v);
+        let mut tx = self
+            .pool
+            .begin_with(self.backend.begin_write())
+            .await
+            .map_err(failed("starting a reprocess"))?;
+        for stage in stages {
+            for table in ["stage_claims", "outbox"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table}
+                     WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4"
+                ))
+                .bind(&v.bucket)
+                .bind(&v.key)
+                .bind(&v.version)
+                .bind(*stage)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("forgetting a stage for a reprocess"))?;
+            }
+        }
+        sqlx::query(
+            "UPDATE objects SET state = $4, updated_ms = $5
+             WHERE bucket = $1 AND object_key = $2 AND version = $3",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version)
+        .bind(state)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("setting an object's state for a reprocess"))?;
+        if let Some(first) = stages.first() {
+            let transition = NewTransition {
+                stage: first,
+                kind: "released",
+                outcome: "reprocess",
+                code: Some("reprocess_requested"),
+                detail: Some(detail),
+                attempt: 0,
+                worker: requested_by,
+                started_ms: now,
+                finished_ms: now,
+            };
+            transition.insert(v, &mut tx).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(failed("committing a reprocess"))?;
+        Ok(())
+    }
+
     /// How many times `stage` completed for this version: 1 when exactly-once held.
     pub async fn completions(&self, v: &VersionKey, stage: &str) -> Result<u64, StoreError> {
         let row = sqlx::query(

@@ -6,7 +6,10 @@
 //!   complete with the outbox row, release for retry, mark published, count completions.
 //! - [`sequencer`]: dropping S3 events overtaken by a later event for the same key.
 //! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
+//! - [`replays`]: the record of DLQ replays operators ran ([`ReplayRecord`]).
 //! - [`history`]: every version's state and transitions, for `intake status`.
+//! - [`stats`]: per-stage completions, failures, retries and durations in a time window,
+//!   for `intake stats`.
 //! - [`types`]: [`VersionKey`] and the answers the ledger gives ([`Begin`],
 //!   [`Completion`], [`Freshness`]).
 //! - [`backend`]: SQLite (default, `sqlite://PATH`) or PostgreSQL (`postgres://...`),
@@ -24,7 +27,9 @@ pub mod clock;
 pub mod error;
 pub mod history;
 pub mod ledger;
+pub mod replays;
 pub mod sequencer;
+pub mod stats;
 pub mod types;
 
 pub use backend::Backend;
@@ -35,5 +40,7 @@ pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
 pub use history::{Transition, VersionHistory};
 pub use ledger::Ledger;
+pub use replays::ReplayRecord;
 pub use sequencer::{EVENT_STAGE, STALE_STATE};
+pub use stats::StageActivity;
 pub use types::{Begin, Completion, Freshness, StageResult, VersionKey};
