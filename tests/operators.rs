@@ -75,6 +75,39 @@ async fn dead_lettered_scans_are_replayed_by_filter_after_the_fix_and_end_done_o
         "{history:#?}"
     );
 
+    // What an operator sees: five messages in the scan DLQ, all scanner_unreachable (read
+    // from the ledger: SQS's redrive adds no attributes), each received twice.
+    let listed = intake_ops::dlq::list(&p.aws, &p.names, &p.ledger, &[StageKind::Scan])
+        .await
+        .unwrap();
+    assert_eq!(listed[0].depth, 5, "{listed:?}");
+    assert_eq!(
+        listed[0].codes.get("scanner_unreachable"),
+        Some(&5),
+        "{listed:?}"
+    );
+    let peeked = intake_ops::dlq::peek(&p.aws, &p.names, &p.ledger, StageKind::Scan, 10)
+        .await
+        .unwrap();
+    assert_eq!(peeked.len(), 5);
+    assert!(
+        peeked
+            .iter()
+            .all(|m| m.code == "scanner_unreachable" && m.receive_count >= 2),
+        "{peeked:#?}"
+    );
+    eventually(
+        "peeked messages visible again",
+        Duration::from_secs(30),
+        || async {
+            match visible(&p, &dlq).await {
+                5 => Ok(()),
+                n => Err(format!("{n} visible")),
+            }
+        },
+    )
+    .await;
+
     // The fix, and the rest of the pipeline.
     clamd.restart().await.expect("clamd restarts");
     let rest = [
