@@ -11,6 +11,7 @@ use intake_core::{ByteSize, PipelineConfig};
 use intake_store::{CatalogEntry, CatalogFilter, Ledger, StoredAt};
 
 use crate::Failure;
+use crate::format::utc;
 
 /// Rows per page when `--limit` is not given: a screenful, not the whole catalog.
 const DEFAULT_LIMIT: u32 = 50;
@@ -456,37 +457,9 @@ fn to_json(entries: &[CatalogEntry]) -> Result<String, Failure> {
     Ok(serde_json::to_string_pretty(entries).context("writing the catalog entries as JSON")?)
 }
 
-/// Epoch milliseconds as RFC 3339 UTC, to the millisecond: the form `intake status` prints,
-/// fixed-width so table columns line up.
-fn utc(ms: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        ),
-        // Only a corrupt row holds a time beyond the calendar `time` covers (±9999 years).
-        Err(_) => format!("{ms} ms since 1970"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_epoch_millis_as_rfc3339_utc() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(utc(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(utc(i64::MAX), format!("{} ms since 1970", i64::MAX));
-    }
 
     #[test]
     fn targets_are_ids_or_object_uris() {

@@ -15,6 +15,7 @@ use intake_ops::dlq::{self, DlqMessage, DlqSummary};
 use intake_store::Ledger;
 
 use crate::Failure;
+use crate::format::{age, utc};
 
 /// The longest reason a table shows; `--json` has it whole.
 const REASON_WIDTH: usize = 60;
@@ -303,54 +304,9 @@ fn shorten(s: &str, width: usize) -> String {
     }
 }
 
-/// A duration in milliseconds the way people say it: `45s`, `3m12s`, `2h05m`, `3d04h`.
-pub(crate) fn age(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3_600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3_600..86_400 => format!("{}h{:02}m", secs / 3_600, secs % 3_600 / 60),
-        _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3_600),
-    }
-}
-
-/// Epoch milliseconds as RFC 3339 UTC to the millisecond, as `intake status` and
-/// `intake catalog` print times.
-pub(crate) fn utc(ms: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        ),
-        Err(_) => format!("{ms} ms since the epoch"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_read_like_people_say_them() {
-        assert_eq!(age(0), "0s");
-        assert_eq!(age(45_999), "45s");
-        assert_eq!(age(192_000), "3m12s");
-        assert_eq!(age(2 * 3_600_000 + 5 * 60_000), "2h05m");
-        assert_eq!(age(3 * 86_400_000 + 4 * 3_600_000), "3d04h");
-        assert_eq!(age(-5), "0s");
-    }
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(1_795_312_800_123), "2026-11-22T02:00:00.123Z");
-    }
 
     #[test]
     fn long_reasons_are_cut_with_an_ellipsis() {

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod catalog_cmd;
 mod delete_cmd;
 mod dlq_cmd;
+mod format;
 mod iam_cmd;
 mod provision_cmd;
 mod replay_cmd;

@@ -11,7 +11,8 @@ use intake_aws::AwsClients;
 use intake_core::{PipelineConfig, ResourceNames};
 
 use crate::Failure;
-use crate::dlq_cmd::{age, open_ledger, utc};
+use crate::dlq_cmd::open_ledger;
+use crate::format::{age, utc};
 
 /// `30s`, `30m`, `1h`, `2d` or `1w`: a whole number and a unit.
 pub fn parse_since(arg: &str) -> Result<Duration, String> {

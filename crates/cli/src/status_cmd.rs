@@ -7,34 +7,13 @@ use intake_core::PipelineConfig;
 use intake_store::Ledger;
 
 use crate::Failure;
+use crate::format::utc;
 
 pub(crate) fn parse_uri(uri: &str) -> anyhow::Result<(&str, &str)> {
     uri.strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
         .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
         .with_context(|| format!("\"{uri}\" is not an object URI; write s3://BUCKET/KEY"))
-}
-
-fn time(ms: i64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
 }
 
 pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), Failure> {
@@ -75,7 +54,7 @@ pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), F
             "{uri}  version {}  state: {}  (updated {})",
             v.version,
             v.state,
-            time(v.updated_ms)
+            utc(v.updated_ms)
         );
         let mut table = Table::new();
         table.load_preset(UTF8_BORDERS_ONLY).set_header([
@@ -88,7 +67,7 @@ pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), F
                 t.code.clone().unwrap_or_default(),
                 t.attempt.to_string(),
                 t.worker.clone(),
-                time(t.started_ms),
+                utc(t.started_ms),
                 (t.finished_ms - t.started_ms).to_string(),
                 t.detail.clone().unwrap_or_default(),
             ]);
@@ -101,14 +80,6 @@ pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), F
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_epoch_millis_as_utc() {
-        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(time(1_795_219_200_123), "2026-11-21T00:00:00.123Z");
-        assert_eq!(time(1_795_312_800_123), "2026-11-22T02:00:00.123Z");
-        assert_eq!(time(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn parses_object_uris() {
