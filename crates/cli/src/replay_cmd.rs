@@ -116,6 +116,7 @@ pub async fn dlq_replay(
         rate_per_sec: rate,
         dry_run,
         requested_by: requester(requested_by),
+        key_template: config.uploads.key_template.clone(),
         ..ReplayOptions::default()
     };
     let mut reporter: Option<Reporter> = None;

@@ -554,7 +554,7 @@ struct Retry {
     finished_ms: i64,
 }
 
-async fn decode(
+pub(crate) async fn decode(
     ledger: &Ledger,
     stage: StageKind,
     dlq: &str,

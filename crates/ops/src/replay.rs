@@ -17,14 +17,13 @@ use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeN
 use intake_aws::AwsClients;
 use intake_aws::error::{AwsError, classify};
 use intake_core::ResourceNames;
-use intake_core::event::{Incoming, parse_body};
 use intake_core::state_machine::StageKind;
-use intake_store::{Ledger, ReplayRecord, StoreError, VersionKey};
+use intake_runtime::publish::{
+    POISON_CODE_ATTRIBUTE, POISON_REASON_ATTRIBUTE, POISON_SOURCE_ATTRIBUTE,
+};
+use intake_store::{Ledger, ReplayRecord, StoreError};
 
-/// Attributes the DLQ adds to a poison message; not carried back to the stage queue.
-const DLQ_ATTRIBUTE_PREFIX: &str = "intake-error-";
-const SOURCE_QUEUE_ATTRIBUTE: &str = "intake-source-queue";
-const CODE_ATTRIBUTE: &str = "intake-error-code";
+use crate::dlq::{DlqError, DlqMessage, decode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -32,6 +31,8 @@ pub enum ReplayError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Dlq(#[from] DlqError),
     #[error(
         "invalid replay filter {given:?}: {reason}. Write comma-separated key=value pairs with \
          keys tenant, code and key-prefix, e.g. tenant=acme,code=scanner_unreachable"
@@ -62,18 +63,18 @@ impl ReplayFilter {
         *self == ReplayFilter::default()
     }
 
-    fn matches(&self, message: &Described) -> bool {
-        let tenant_ok = self
-            .tenant
-            .as_ref()
-            .is_none_or(|t| message.tenant.as_deref() == Some(t.as_str()));
-        let code_ok = self.code.as_ref().is_none_or(|c| message.code == *c);
-        let prefix_ok = self.key_prefix.as_ref().is_none_or(|p| {
-            message
-                .key
-                .as_deref()
-                .is_some_and(|k| k.starts_with(p.as_str()))
-        });
+    fn matches(&self, message: &DlqMessage) -> bool {
+        let key = message.object.as_ref().map(|o| o.key.as_str());
+        self.matches_fields(message.tenant.as_deref(), key, &message.code)
+    }
+
+    fn matches_fields(&self, tenant: Option<&str>, key: Option<&str>, code: &str) -> bool {
+        let tenant_ok = self.tenant.as_deref().is_none_or(|t| tenant == Some(t));
+        let code_ok = self.code.as_deref().is_none_or(|c| code == c);
+        let prefix_ok = self
+            .key_prefix
+            .as_deref()
+            .is_none_or(|p| key.is_some_and(|k| k.starts_with(p)));
         tenant_ok && code_ok && prefix_ok
     }
 }
@@ -132,6 +133,9 @@ pub struct ReplayOptions {
     /// Count what would move; move nothing.
     pub dry_run: bool,
     pub requested_by: String,
+    /// `[uploads] key_template`: reads the tenant from the key when the body has none (S3
+    /// events).
+    pub key_template: String,
     /// How long a message that does not match is held invisible while the replay runs; it
     /// is released at the end, or by SQS after this if the replay dies.
     pub hold: Duration,
@@ -145,6 +149,7 @@ impl Default for ReplayOptions {
             rate_per_sec: None,
             dry_run: false,
             requested_by: "intake".into(),
+            key_template: intake_core::config::defaults::key_template(),
             hold: Duration::from_secs(120),
         }
     }
@@ -179,10 +184,10 @@ pub async fn replay(
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<ReplayRecord, ReplayError> {
     let queues = names.stage(stage);
-    let queue_url = url_of(aws, &queues.queue).await?;
-    let dlq_url = url_of(aws, &queues.dlq).await?;
+    let queue_url = crate::dlq::queue_url(aws, &queues.queue).await?;
+    let dlq_url = crate::dlq::queue_url(aws, &queues.dlq).await?;
     let started_ms = now_ms();
-    let total = depth(aws, &dlq_url, &queues.dlq).await?;
+    let total = crate::dlq::queue_depth(aws, &queues.dlq).await?.visible;
     let whole_queue = options.filter.is_empty()
         && options.limit.is_none()
         && options.rate_per_sec.is_none()
@@ -329,7 +334,8 @@ async fn receive_send_delete(
                     continue;
                 }
                 progress.seen += 1;
-                let described = describe(ledger, stage, message).await?;
+                let mut described = decode(ledger, stage, dlq, message).await?;
+                described.infer_tenant(&options.key_template);
                 let under_limit = options.limit.is_none_or(|l| progress.moved < l);
                 if options.filter.matches(&described) {
                     progress.matched += 1;
@@ -383,7 +389,14 @@ async fn send_back(aws: &AwsClients, queue_url: &str, message: &Message) -> Resu
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| !k.starts_with(DLQ_ATTRIBUTE_PREFIX) && k != SOURCE_QUEUE_ATTRIBUTE)
+        .filter(|(k, _)| {
+            ![
+                POISON_CODE_ATTRIBUTE,
+                POISON_REASON_ATTRIBUTE,
+                POISON_SOURCE_ATTRIBUTE,
+            ]
+            .contains(&k.as_str())
+        })
         .collect();
     aws.sqs
         .send_message()
@@ -394,100 +407,6 @@ async fn send_back(aws: &AwsClients, queue_url: &str, message: &Message) -> Resu
         .await
         .map_err(|e| classify(&aws.endpoint, "SendMessage", queue_url, e))?;
     Ok(())
-}
-
-/// What a filter looks at in a DLQ message.
-struct Described {
-    tenant: Option<String>,
-    key: Option<String>,
-    code: String,
-}
-
-async fn describe(
-    ledger: &Ledger,
-    stage: StageKind,
-    message: &Message,
-) -> Result<Described, StoreError> {
-    let object = match parse_body(message.body().unwrap_or_default()) {
-        Ok(Incoming::S3(objects)) => objects.into_iter().next(),
-        Ok(Incoming::Outcome(outcome)) => Some(outcome.object),
-        Ok(Incoming::Delete(request)) => Some(request.object),
-        Ok(Incoming::S3TestEvent) | Err(_) => None,
-    };
-    let attribute_code = message
-        .message_attributes()
-        .and_then(|a| a.get(CODE_ATTRIBUTE))
-        .and_then(|v| v.string_value())
-        .map(str::to_owned);
-    let code = match (attribute_code, &object) {
-        (Some(code), _) => code,
-        (None, Some(object)) => {
-            let version = VersionKey::new(&object.bucket, &object.key, object.version_token());
-            last_retry_code(ledger, &version, stage.name())
-                .await?
-                .unwrap_or_else(|| "unknown".into())
-        }
-        (None, None) => "unknown".into(),
-    };
-    Ok(Described {
-        tenant: object.as_ref().and_then(|o| o.tenant.clone()).or_else(|| {
-            // S3 events carry no tenant; the key's first segment is the tenant in the
-            // shipped key template.
-            object
-                .as_ref()
-                .and_then(|o| o.key.split_once('/').map(|(t, _)| t.to_owned()))
-        }),
-        key: object.map(|o| o.key),
-        code,
-    })
-}
-
-async fn last_retry_code(
-    ledger: &Ledger,
-    version: &VersionKey,
-    stage: &str,
-) -> Result<Option<String>, StoreError> {
-    let history = ledger.history(&version.bucket, &version.key).await?;
-    Ok(history
-        .iter()
-        .find(|h| h.version == version.version)
-        .and_then(|h| {
-            h.transitions
-                .iter()
-                .rev()
-                .find(|t| t.stage == stage && t.outcome == "retry")
-                .and_then(|t| t.code.clone())
-        }))
-}
-
-async fn url_of(aws: &AwsClients, name: &str) -> Result<String, AwsError> {
-    Ok(aws
-        .sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(|e| classify(&aws.endpoint, "GetQueueUrl", name, e))?
-        .queue_url
-        .unwrap_or_default())
-}
-
-async fn depth(aws: &AwsClients, url: &str, name: &str) -> Result<u64, AwsError> {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let attributes = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .map_err(|e| classify(&aws.endpoint, "GetQueueAttributes", name, e))?
-        .attributes
-        .unwrap_or_default();
-    Ok(attributes
-        .get(&QueueAttributeName::ApproximateNumberOfMessages)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
 }
 
 fn now_ms() -> i64 {
@@ -521,16 +440,17 @@ mod tests {
 
     #[test]
     fn every_given_field_must_match() {
-        let message = Described {
-            tenant: Some("acme".into()),
-            key: Some("acme/u1/photo.jpg".into()),
-            code: "scanner_unreachable".into(),
+        let matches = |filter: &str| {
+            filter.parse::<ReplayFilter>().unwrap().matches_fields(
+                Some("acme"),
+                Some("acme/u1/photo.jpg"),
+                "scanner_unreachable",
+            )
         };
-        let f = |s: &str| s.parse::<ReplayFilter>().unwrap();
-        assert!(f("").matches(&message));
-        assert!(f("tenant=acme,code=scanner_unreachable").matches(&message));
-        assert!(f("key-prefix=acme/u1/").matches(&message));
-        assert!(!f("tenant=acme,code=not_json").matches(&message));
-        assert!(!f("key-prefix=other/").matches(&message));
+        assert!(matches(""));
+        assert!(matches("tenant=acme,code=scanner_unreachable"));
+        assert!(matches("key-prefix=acme/u1/"));
+        assert!(!matches("tenant=acme,code=not_json"));
+        assert!(!matches("key-prefix=other/"));
     }
 }
