@@ -1,12 +1,16 @@
 //! One `SdkConfig`, every client. The endpoint override (`AWS_ENDPOINT_URL` or
 //! `[aws] endpoint_url`) applies to all services, and S3 switches to path-style addressing
-//! when an endpoint is set, as LocalStack and most S3-compatible stores need.
+//! when an endpoint is set, as LocalStack and most S3-compatible stores need. The same
+//! config's credentials, cached, sign what Intake presigns ([`crate::presign`]).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use intake_core::config::AwsSection;
 
 use crate::error::{AwsError, classify};
@@ -20,7 +24,12 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     /// Where calls go, for messages: the endpoint URL or `AWS (region)`.
     pub endpoint: String,
+    /// The endpoint override when one is set (LocalStack, an S3-compatible store); `None`
+    /// means AWS itself. Presigned POST forms need the real URL, not the message above.
+    pub endpoint_url: Option<String>,
     pub region: String,
+    /// The config's credentials for signatures Intake makes or asks the presigner for.
+    pub(crate) signing: SigningCredentials,
 }
 
 impl AwsClients {
@@ -66,9 +75,19 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
-            endpoint: endpoint_url.unwrap_or_else(|| format!("AWS ({region})")),
+            endpoint: endpoint_url
+                .clone()
+                .unwrap_or_else(|| format!("AWS ({region})")),
+            endpoint_url,
             region,
+            signing: SigningCredentials::new(config.credentials_provider()),
         }
+    }
+
+    /// Credentials to sign a presigned request with, from the config's provider chain.
+    /// `what` names the request for the error message.
+    pub(crate) async fn signing_credentials(&self, what: &str) -> Result<Credentials, AwsError> {
+        self.signing.get(what).await
     }
 
     /// One cheap call that proves the endpoint answers and the credentials work; returns the
@@ -88,5 +107,63 @@ impl AwsClients {
             code: None,
             message: "the answer carried no account id".into(),
         })
+    }
+}
+
+/// The credentials that presigned requests are signed with, cached: the SDK caches identities
+/// only inside its own calls, and the provider chain behind a bare `provide_credentials` may
+/// reach IMDS or STS every time, which an API presigning per request must not do.
+#[derive(Clone)]
+pub(crate) struct SigningCredentials {
+    provider: Option<SharedCredentialsProvider>,
+    cached: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+}
+
+/// Temporary credentials are refreshed this long before they expire, so a URL signed with
+/// them stays usable for a useful while (a URL dies with the credentials that signed it).
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+impl SigningCredentials {
+    fn new(provider: Option<SharedCredentialsProvider>) -> Self {
+        SigningCredentials {
+            provider,
+            cached: Arc::default(),
+        }
+    }
+
+    async fn get(&self, what: &str) -> Result<Credentials, AwsError> {
+        let Some(provider) = &self.provider else {
+            return Err(AwsError::Credentials {
+                what: what.to_owned(),
+                reason: "the AWS config has no credentials provider".to_owned(),
+            });
+        };
+        // One lock across the refresh, so concurrent presigns wait for one fetch.
+        let mut cached = self.cached.lock().await;
+        if let Some(credentials) = cached.as_ref()
+            && credentials
+                .expiry()
+                .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
+        {
+            return Ok(credentials.clone());
+        }
+        let fresh = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| AwsError::Credentials {
+                what: what.to_owned(),
+                reason: crate::error::root_cause(&e),
+            })?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+impl std::fmt::Debug for SigningCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys; whether there is a provider is what helps debugging.
+        f.debug_struct("SigningCredentials")
+            .field("provider", &self.provider.is_some())
+            .finish_non_exhaustive()
     }
 }

@@ -18,6 +18,14 @@ pub enum AwsError {
     },
     #[error("{resource}: {message}")]
     Conflict { resource: String, message: String },
+    #[error(
+        "cannot sign {what}: no usable AWS credentials ({reason}). Give the process credentials: \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), or an instance or task role"
+    )]
+    Credentials { what: String, reason: String },
+    /// A presign request S3 would refuse anyway (e.g. over a limit); the message says which.
+    #[error("cannot presign {what}: {problem}")]
+    InvalidRequest { what: String, problem: String },
 }
 
 impl AwsError {
@@ -27,6 +35,8 @@ impl AwsError {
             AwsError::Unreachable { .. } => "unreachable",
             AwsError::Call { .. } => "aws_call_failed",
             AwsError::Conflict { .. } => "conflict",
+            AwsError::Credentials { .. } => "credentials",
+            AwsError::InvalidRequest { .. } => "invalid_request",
         }
     }
 }
@@ -89,7 +99,7 @@ where
     }
 }
 
-fn root_cause(err: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

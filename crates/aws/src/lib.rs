@@ -8,12 +8,15 @@
 //! - [`iam`]: least-privilege IAM policies for the worker and API roles.
 //! - [`objects`]: moving one exact object version between buckets (copy with tags, delete).
 //! - [`purge`]: listing and deleting every version under a prefix (deletions).
+//! - [`presign`]: presigned uploads (PUTs with signed size and type, parts with signed size, POST
+//!   policies with a size range), multipart create/complete/abort, S3's part limits.
 
 pub mod arn;
 pub mod clients;
 pub mod error;
 pub mod iam;
 pub mod objects;
+pub mod presign;
 pub mod provision;
 pub mod purge;
 

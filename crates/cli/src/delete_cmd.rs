@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use intake_aws::AwsClients;
 use intake_core::names::BucketRole;
-use intake_core::state_machine::{DELETED_STATE, StageKind};
-use intake_core::{DeletionRequest, ObjectRef, PipelineConfig, ResourceNames};
+use intake_core::state_machine::DELETED_STATE;
+use intake_core::{ObjectRef, PipelineConfig, ResourceNames};
 use intake_store::{Ledger, VersionKey};
 
 use crate::Failure;
@@ -55,17 +55,6 @@ pub async fn run(
     }
 
     let aws = AwsClients::load(&config.aws).await;
-    let queue = &names.stage(StageKind::Delete).queue;
-    let queue_url = aws
-        .sqs
-        .get_queue_url()
-        .queue_name(queue)
-        .send()
-        .await
-        .map_err(|e| intake_aws::error::classify(&aws.endpoint, "GetQueueUrl", queue, e))
-        .context("finding the deletion queue; run `intake provision` first")?
-        .queue_url
-        .unwrap_or_default();
     let requested_by = requested_by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "intake-cli".into());
@@ -91,15 +80,9 @@ pub async fn run(
             );
             continue;
         }
-        let request = DeletionRequest::new(object.clone(), &requested_by, now_ms);
-        let body = serde_json::to_string(&request).context("encoding a deletion request")?;
-        aws.sqs
-            .send_message()
-            .queue_url(&queue_url)
-            .message_body(body)
-            .send()
+        intake_ops::deletion::queue_deletion(&aws, &names, object.clone(), &requested_by, now_ms)
             .await
-            .map_err(|e| intake_aws::error::classify(&aws.endpoint, "SendMessage", queue, e))?;
+            .context("queueing a deletion; run `intake provision` first if the queue is missing")?;
         println!(
             "queued deletion of {} (version {}, object id {}); follow it with `intake status {}`",
             object.uri(),

@@ -12,6 +12,7 @@ mod iam_cmd;
 mod provision_cmd;
 mod replay_cmd;
 mod run_cmd;
+mod serve_cmd;
 mod stats_cmd;
 mod status_cmd;
 mod up_cmd;
@@ -82,6 +83,13 @@ enum Command {
         /// Messages processed at once, per stage.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+    },
+    /// Serve the HTTP API and web page ([api] in pipeline.toml) until SIGINT/SIGTERM:
+    /// presigned uploads per tenant, file state and events, downloads and deletes.
+    Serve {
+        /// Address to listen on, overriding [api] bind (e.g. 0.0.0.0:8080).
+        #[arg(long)]
+        bind: Option<String>,
     },
     /// Show an object's state and history from the ledger.
     Status {
@@ -172,13 +180,19 @@ impl From<intake_aws::AwsError> for Failure {
 fn main() -> ExitCode {
     // The SDK warns about every source it probes for a region or credentials (IMDS,
     // profiles); those are noise unless asked for with INTAKE_LOG.
+    let cli = Cli::parse();
+    // A server's access log (one line per request, with its id) is its operators' main
+    // record, so `serve` logs requests by default.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "warn,intake_api=info,aws_config=error",
+        _ => "warn,aws_config=error",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG")
-        .unwrap_or_else(|_| "warn,aws_config=error".into());
+        .unwrap_or_else(|_| default_filter.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     // Benchmarks are synchronous: no runtime threads in the measured worker processes.
     let command = match cli.command {
         Command::Bench { command } => return exit_code(bench_cmd::run(&cli.config, command)),
@@ -255,6 +269,7 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             stages,
             concurrency,
         } => run_cmd::run(load(&config)?, stages, concurrency).await,
+        Command::Serve { bind } => serve_cmd::run(load(&config)?, bind).await,
         Command::Status { uri, json } => status_cmd::run(&load(&config)?, &uri, json).await,
         Command::Catalog { command } => {
             catalog_cmd::run(&load(&config)?, &config.config, command).await

@@ -8,6 +8,7 @@
 mod clamd;
 mod localstack;
 mod samples;
+mod web;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -115,6 +116,8 @@ struct Running {
     endpoint: String,
     /// The endpoint is a LocalStack started here (so its credentials are `test`).
     own_localstack: bool,
+    /// The API and web page.
+    web: web::Web,
 }
 
 pub async fn run(
@@ -165,8 +168,9 @@ pub async fn run(
     };
     if serve {
         println!(
-            "\nServing: the workers process every new upload to s3://{}. Ctrl-C stops everything intake up started.",
+            "\nServing: the workers process every new upload to s3://{}; drop files on {} to upload through the API. Ctrl-C stops everything intake up started.",
             running.cx.names.bucket(BucketRole::Uploads),
+            running.web.url,
         );
         signals.recv().await;
     }
@@ -183,7 +187,10 @@ async fn shut_down(
     started: &mut Started,
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
-    let Running { cx, workers, .. } = running;
+    let Running {
+        cx, workers, web, ..
+    } = running;
+    web.stop().await;
     eprintln!(
         "intake up: stopping the workers (they finish or release in-flight work, up to ~20 s; Ctrl-C again to abort)"
     );
@@ -273,7 +280,9 @@ async fn setup(
     let ledger = run_cmd::open_ledger(&ledger_url).await?;
     println!("  ledger:    {ledger_url}");
 
-    // 4. Resources, then the workers.
+    // 4. Resources (with the page's origin in the bucket's CORS), then the workers and
+    // the API.
+    let listener = web::prepare(config).await?;
     let plan = plan(&aws, config)
         .await
         .context("planning the pipeline's resources")?;
@@ -298,7 +307,18 @@ async fn setup(
         "  workers:   {} ({CONCURRENCY} messages at once each)",
         names.join(", ")
     );
+    let web = web::start(listener, config, &cx).await?;
+    println!(
+        "  web page:  {}{}",
+        web.url,
+        if config.api.dev_tokens {
+            " (sign in with a dev token as any tenant)"
+        } else {
+            ""
+        }
+    );
     Ok(Running {
+        web,
         cx,
         workers,
         ledger_url,

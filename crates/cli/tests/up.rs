@@ -103,6 +103,11 @@ async fn up_runs_every_sample_to_its_expected_end_and_stops_what_it_started() {
         stdout.contains("started:   clamd"),
         "clamd is installed, so intake up starts one\n{shown}"
     );
+    assert!(
+        stdout.contains("web page:  http://127.0.0.1:")
+            && stdout.contains("(sign in with a dev token as any tenant)"),
+        "the API and page are served on loopback with dev tokens\n{shown}"
+    );
     let results = stdout
         .split_once("Results:")
         .unwrap_or_else(|| panic!("no results table\n{shown}"))

@@ -1,6 +1,7 @@
-//! The upload key template (`{tenant}/{user}/{uuid}-{filename}`): reading a key back into
-//! its parts, so stages know the tenant and the original filename, and keys that do not
-//! match are rejected as `bad_key`.
+//! The upload key template (`{tenant}/{user}/{uuid}-{filename}`): filling it for a new
+//! upload (the API), with the user's filename made safe for a key, and reading a key back
+//! into its parts, so stages know the tenant and the original filename, and keys that do
+//! not match are rejected as `bad_key`.
 
 /// The parts of a key made from the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,73 @@ pub fn parse_key(template: &str, key: &str) -> Option<KeyParts> {
     (rest_key.is_empty() && !parts.tenant.is_empty()).then_some(parts)
 }
 
+/// The key of a new upload: `template` with its placeholders filled. The caller passes a
+/// sanitised filename ([`sanitize_filename`]) and tenant and user ids without `/`.
+pub fn fill_key(template: &str, tenant: &str, user: &str, uuid: &str, filename: &str) -> String {
+    template
+        .replace("{tenant}", tenant)
+        .replace("{user}", user)
+        .replace("{uuid}", uuid)
+        .replace("{filename}", filename)
+}
+
+/// Why a filename cannot be used, even after sanitising.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilenameError {
+    #[error("the filename is empty once path parts, control characters and dots are removed")]
+    Empty,
+}
+
+/// A user's filename made safe to put in a key and a `Content-Disposition`: only the last
+/// path segment is kept (`../../etc/passwd` → `passwd`, `C:\x\a.png` → `a.png`); control
+/// characters, quotes and characters that S3 or shells treat specially become `_`; leading
+/// dots and spaces go (no hidden files, no `..`); runs of `_` collapse; a name longer than
+/// `max_bytes` is shortened in the middle of its stem, keeping the extension, on a
+/// character boundary.
+pub fn sanitize_filename(raw: &str, max_bytes: usize) -> Result<String, FilenameError> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut out = String::with_capacity(last.len());
+    for c in last.chars() {
+        let safe = !c.is_control()
+            && !matches!(
+                c,
+                '"' | '\'' | '`' | '<' | '>' | '|' | ':' | '*' | '?' | '#' | '%' | '{' | '}' | '^'
+                    | '[' | ']' | '~' | '\u{feff}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            );
+        let c = if safe { c } else { '_' };
+        if c == '_' && out.ends_with('_') {
+            continue;
+        }
+        out.push(c);
+    }
+    let trimmed = out
+        .trim_start_matches(['.', ' ', '_'])
+        .trim_end_matches(['.', ' '])
+        .to_owned();
+    if trimmed.is_empty() || trimmed.chars().all(|c| c == '_') {
+        return Err(FilenameError::Empty);
+    }
+    Ok(shorten(&trimmed, max_bytes.max(8)))
+}
+
+/// `name` cut to at most `max_bytes`, keeping a short extension.
+fn shorten(name: &str, max_bytes: usize) -> String {
+    if name.len() <= max_bytes {
+        return name.to_owned();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    let budget = max_bytes.saturating_sub(ext.len());
+    let mut cut = budget.min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", &stem[..cut])
+}
+
 fn uuid_like(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| {
@@ -128,6 +196,63 @@ mod tests {
     fn a_multibyte_character_at_the_uuid_boundary_is_no_match_not_a_panic() {
         let key = format!("t/u/{}é-x.png", "a".repeat(35));
         assert_eq!(parse_key(TEMPLATE, &key), None);
+    }
+
+    #[test]
+    fn filled_keys_parse_back_to_their_parts() {
+        let name = sanitize_filename("../../Red Flower (2).PNG", 200).unwrap();
+        let key = fill_key(TEMPLATE, "acme", "u-1", UUID, &name);
+        assert_eq!(key, format!("acme/u-1/{UUID}-Red Flower (2).PNG"));
+        let parts = parse_key(TEMPLATE, &key).unwrap();
+        assert_eq!(parts.filename.as_deref(), Some("Red Flower (2).PNG"));
+    }
+
+    #[test]
+    fn sanitising_keeps_the_last_segment_and_drops_what_is_unsafe() {
+        let clean = |raw| sanitize_filename(raw, 200).unwrap();
+        assert_eq!(clean("../../etc/passwd"), "passwd");
+        assert_eq!(clean("C:\\Users\\me\\photo.jpg"), "photo.jpg");
+        assert_eq!(clean("..hidden"), "hidden");
+        assert_eq!(clean("a\u{0}b\nc\u{7f}.txt"), "a_b_c_.txt");
+        assert_eq!(clean("invoice\u{202e}gpj.exe"), "invoice_gpj.exe");
+        assert_eq!(clean("what?*<>|.pdf"), "what_.pdf");
+        assert_eq!(clean("  spaced name.txt  "), "spaced name.txt");
+        assert_eq!(clean("ünïcødé 写真.jpg"), "ünïcødé 写真.jpg");
+        for empty in ["", "..", "../..", "/", "\u{0}\u{1}", " . ", "dir/"] {
+            assert_eq!(
+                sanitize_filename(empty, 200),
+                Err(FilenameError::Empty),
+                "{empty:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_names_are_shortened_keeping_the_extension() {
+        let long = format!("{}.jpeg", "é".repeat(300));
+        let short = sanitize_filename(&long, 200).unwrap();
+        assert!(short.len() <= 200, "{}", short.len());
+        assert!(short.ends_with(".jpeg"));
+        let no_ext = "x".repeat(500);
+        assert_eq!(sanitize_filename(&no_ext, 100).unwrap().len(), 100);
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, the result is a single safe key segment within the limit.
+        #[test]
+        fn sanitised_names_are_always_safe(raw in "\\PC{0,300}", max in 8usize..300) {
+            if let Ok(name) = sanitize_filename(&raw, max) {
+                proptest::prop_assert!(name.len() <= max);
+                proptest::prop_assert!(!name.contains('/') && !name.contains('\\'));
+                proptest::prop_assert!(!name.starts_with('.'));
+                proptest::prop_assert!(!name.chars().any(char::is_control));
+                let key = fill_key(TEMPLATE, "t", "u", UUID, &name);
+                proptest::prop_assert_eq!(
+                    parse_key(TEMPLATE, &key).and_then(|p| p.filename),
+                    Some(name)
+                );
+            }
+        }
     }
 
     #[test]

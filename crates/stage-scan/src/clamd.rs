@@ -21,6 +21,17 @@ pub enum ClamdAddress {
     Unix(PathBuf),
 }
 
+impl ClamdAddress {
+    /// From `[stages.scan.scanner] address`: `unix:///path`, or `tcp://host:port` (the
+    /// scheme may be left out for TCP).
+    pub fn from_config(address: &str) -> Self {
+        match address.strip_prefix("unix://") {
+            Some(path) => ClamdAddress::Unix(path.into()),
+            None => ClamdAddress::Tcp(address.trim_start_matches("tcp://").to_owned()),
+        }
+    }
+}
+
 impl std::fmt::Display for ClamdAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -66,11 +66,7 @@ impl Scan {
                 address,
                 timeout_secs,
             } => {
-                let address = match address.strip_prefix("unix://") {
-                    Some(path) => ClamdAddress::Unix(path.into()),
-                    None => ClamdAddress::Tcp(address.trim_start_matches("tcp://").to_owned()),
-                };
-                let mut clamd = Clamd::new(address);
+                let mut clamd = Clamd::new(ClamdAddress::from_config(&address));
                 clamd.timeout = std::time::Duration::from_secs(u64::from(timeout_secs));
                 Scanner::Clamd(clamd)
             }

@@ -55,6 +55,19 @@ impl Ledger {
     }
 
     /// Closes every pooled connection; later calls fail.
+    /// One round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 AS one")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|source| StoreError::Query {
+                action: "checking the database answers",
+                target: format!("the {:?} ledger", self.backend()),
+                source,
+            })?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

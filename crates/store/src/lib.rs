@@ -7,6 +7,7 @@
 //! - [`sequencer`]: dropping S3 events overtaken by a later event for the same key.
 //! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
 //! - [`replays`]: the record of DLQ replays operators ran ([`ReplayRecord`]).
+//! - [`uploads`]: uploads the HTTP API signed, with their owner and file state.
 //! - [`history`]: every version's state and transitions, for `intake status`.
 //! - [`stats`]: per-stage completions, failures, retries and durations in a time window,
 //!   for `intake stats`.
@@ -31,6 +32,7 @@ pub mod replays;
 pub mod sequencer;
 pub mod stats;
 pub mod types;
+pub mod uploads;
 
 pub use backend::Backend;
 pub use catalog::{
@@ -44,3 +46,4 @@ pub use replays::ReplayRecord;
 pub use sequencer::{EVENT_STAGE, STALE_STATE};
 pub use stats::StageActivity;
 pub use types::{Begin, Completion, Freshness, StageResult, VersionKey};
+pub use uploads::{FILE_STATES, UploadEntry, UploadFilter, UploadRecord};

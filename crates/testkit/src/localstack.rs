@@ -67,6 +67,9 @@ impl LocalStack {
             .with_env_var("SQS_DISABLE_CLOUDWATCH_METRICS", "1")
             .with_env_var("SKIP_SSL_CERT_DOWNLOAD", "1")
             .with_env_var("DISABLE_EVENTS", "1")
+            // Check presigned URLs' signatures and expiry as S3 does (LocalStack's default skips
+            // them), so a URL that signs the size really refuses another size.
+            .with_env_var("S3_SKIP_SIGNATURE_VALIDATION", "0")
             // The module's fixed 3 s pause after `Ready.` is replaced by one real probe.
             .with_ready_conditions(vec![WaitFor::message_on_stdout("Ready.")])
             .with_startup_timeout(Duration::from_secs(180))
@@ -122,16 +125,22 @@ impl LocalStack {
         self.container.as_ref().map(|c| c.id())
     }
 
-    /// An `SdkConfig` for LocalStack: fixed test credentials, us-east-1, this endpoint.
+    /// An `SdkConfig` for LocalStack: credentials `test`/`test`, us-east-1, this endpoint.
+    /// LocalStack checks presigned URLs against the secret `test`, so URLs these clients
+    /// sign (the API's uploads and downloads) are accepted, and wrong ones refused.
     pub fn sdk_config(&self) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    Credentials::for_tests(),
-                ),
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "test",
+                    "test",
+                    None,
+                    None,
+                    "intake-testkit",
+                )),
             )
             .build()
     }

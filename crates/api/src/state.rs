@@ -1,0 +1,49 @@
+//! What every handler shares: the validated config and the names derived from it, the AWS
+//! clients, the ledger, the authenticator, rate limits and metrics.
+
+use intake_aws::AwsClients;
+use intake_core::names::BucketRole;
+use intake_core::{PipelineConfig, ResourceNames};
+use intake_store::Ledger;
+
+use crate::auth::Authenticator;
+use crate::metrics::ApiMetrics;
+use crate::request::RateLimits;
+
+pub struct AppState {
+    pub config: PipelineConfig,
+    pub names: ResourceNames,
+    pub aws: AwsClients,
+    pub ledger: Ledger,
+    pub auth: Authenticator,
+    pub limits: RateLimits,
+    pub metrics: ApiMetrics,
+    /// The AWS account, read once (STS) for the events topic's ARN.
+    pub account: tokio::sync::OnceCell<String>,
+    /// Becomes true when the server stops: event streams end.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn uploads_bucket(&self) -> &str {
+        self.names.bucket(BucketRole::Uploads)
+    }
+}
+
+/// Milliseconds since the epoch, as the ledger stores times.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// RFC 3339 in UTC, as every time in the API's JSON.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
