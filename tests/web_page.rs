@@ -10,6 +10,7 @@
 //! LocalStack image, as the other end-to-end tests); without the browser it fails and says
 //! which packages to install.
 
+mod api_support;
 mod support;
 
 use std::net::TcpListener as StdListener;
@@ -17,20 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use api_support::ApiStack;
 use fantoccini::{Client, ClientBuilder, Locator};
-use intake_aws::AwsClients;
-use intake_stage_archive::Archive;
-use intake_stage_catalog::Catalog;
-use intake_stage_delete::Delete;
-use intake_stage_scan::Scan;
-use intake_stage_thumbnail::Thumbnail;
-use intake_stage_validate::Validate;
-use intake_testkit::clamd::{ClamdFixture, eicar};
+use intake_testkit::clamd::eicar;
 use intake_testkit::eventually;
 use serde_json::{Value, json};
-use support::{Pipeline, RunningWorker};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -109,38 +101,6 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-}
-
-/// The repo's pipeline with clamd at the fixture's address and the page's origin allowed
-/// by the uploads bucket's CORS rule (set before provisioning, which writes that rule).
-async fn pipeline_for(clamd: &ClamdFixture, origin: &str) -> Pipeline {
-    let address = format!("address = \"tcp://{}\"", clamd.tcp_address());
-    let cors = format!("cors_origins = [\"{origin}\"]");
-    Pipeline::start_with(|t| {
-        let edited = t
-            .replace("address = \"tcp://127.0.0.1:3310\"", &address)
-            .replace("cors_origins = [\"http://localhost:8080\"]", &cors);
-        assert!(
-            edited.contains(&address) && edited.contains(&cors),
-            "the scanner address or cors_origins moved in pipeline.toml"
-        );
-        edited
-    })
-    .await
-}
-
-async fn spawn_workers(p: &Pipeline) -> Vec<RunningWorker> {
-    vec![
-        p.spawn_worker(Validate::new(&p.config), "validate-1").await,
-        p.spawn_worker(Scan::from_config(&p.config), "scan-1").await,
-        p.spawn_worker(Thumbnail::from_config(&p.config), "thumbnail-1")
-            .await,
-        p.spawn_worker(Catalog::new(), "catalog-1").await,
-        p.spawn_worker(Archive::from_config(&p.config), "archive-1")
-            .await,
-        p.spawn_worker(Delete::from_config(&p.config), "delete-1")
-            .await,
-    ]
 }
 
 async fn browser(driver: &ChromeDriver) -> Client {
@@ -281,41 +241,11 @@ async fn the_page_uploads_a_photo_to_ready_with_its_thumbnail_and_quarantines_ei
     );
     let scratch = tempfile::tempdir().expect("temp dir");
 
-    // The API's address is the page's origin, which the bucket's CORS rule must name.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the API");
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    let clamd = ClamdFixture::start("10M").await.expect("clamd");
-    let p = pipeline_for(&clamd, &origin).await;
-    let workers = spawn_workers(&p).await;
-
-    let mut config = (*p.config).clone();
-    config.api.dev_tokens = true;
-    // Dev tokens only: signed with a random per-process secret, no shared one to set up.
-    config.api.auth.hs256_secret_env = None;
-    // LocalStack checks presigned signatures (the testkit turns that on) with the secret
-    // `test`, while the testkit's clients sign with another: the API signs as test/test.
-    let signing = p
-        .localstack
-        .sdk_config()
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "web-page-test",
-        )))
-        .build();
-    let api_aws = AwsClients::from_sdk_config(&signing);
-    let api = intake_api::Api::new(config, api_aws, (*p.ledger).clone())
-        .await
-        .expect("the API");
-    let (stop_server, server_stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(intake_api::serve(listener, api, async move {
-        let _ = server_stopped.await;
-    }));
+    // The API serves the page; its origin is in the bucket's CORS rule, dev tokens are on.
+    let mut stack =
+        ApiStack::start("INTAKE_TEST_JWT_SECRET_WEB", "dev_tokens = true\n", true).await;
+    stack.spawn_workers().await;
+    let origin = stack.base.clone();
 
     // The files, as a user would pick them.
     let photo = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -504,12 +434,5 @@ async fn the_page_uploads_a_photo_to_ready_with_its_thumbnail_and_quarantines_ei
 
     client.close().await.expect("end the browser session");
     drop(driver);
-    let _ = stop_server.send(());
-    server
-        .await
-        .expect("the server task")
-        .expect("the server stops cleanly");
-    for worker in workers {
-        worker.stop().await;
-    }
+    stack.shutdown().await;
 }

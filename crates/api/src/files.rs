@@ -202,7 +202,7 @@ async fn summary_with_reason(
                 stage: t.stage.clone(),
                 outcome: t.outcome.clone(),
                 code: t.code.clone(),
-                detail: t.detail.clone(),
+                detail: t.detail.as_deref().map(public_detail),
             });
     }
     Ok(out)
@@ -345,7 +345,7 @@ pub async fn get_file(
             stage: t.stage,
             outcome: t.outcome,
             code: t.code,
-            detail: t.detail,
+            detail: t.detail.as_deref().map(public_detail),
             at: rfc3339(t.finished_ms),
         })
         .collect();
@@ -585,6 +585,19 @@ fn content_disposition(kind: &str, filename: &str) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// A stage's detail as a client may see it: details often start with the internal object
+/// (`s3://<bucket>/<key>?versionId=...: found Eicar-Signature`), which names buckets the
+/// client has no business knowing; only what follows is kept.
+fn public_detail(detail: &str) -> String {
+    match detail
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, reason)) => reason.to_owned(),
+        None => detail.to_owned(),
+    }
+}
+
 /// Delete a file: its stored versions, renditions and record, by the deletion worker.
 #[utoipa::path(
     delete, path = "/v1/files/{file_id}", tag = "files",
@@ -649,6 +662,15 @@ pub async fn delete_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_lose_the_internal_object_name() {
+        assert_eq!(
+            public_detail("s3://p-quarantine/t/u/x.txt?versionId=abc: found Eicar: test"),
+            "found Eicar: test"
+        );
+        assert_eq!(public_detail("size 0: empty"), "size 0: empty");
+    }
 
     #[test]
     fn content_disposition_has_an_ascii_fallback_and_the_exact_name() {

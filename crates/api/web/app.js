@@ -231,9 +231,8 @@ function claimsOf(token) {
 function reasonText(reason) {
   if (!reason) return "no reason given";
   const code = reason.code || reason.outcome || "unknown";
-  // Stage details start with the object's s3:// address, which says nothing to a user.
-  const text = reason.detail ? reason.detail.replace(/^s3:\/\/[^?]*(\?versionId=[^:\s]*)?: /, "") : "";
-  const detail = text ? `: ${text}` : "";
+  // The API has already dropped internal object names from the detail.
+  const detail = reason.detail ? `: ${reason.detail}` : "";
   const stage = reason.stage ? ` (${reason.stage})` : "";
   return `${code}${detail}${stage}`;
 }
