@@ -1,18 +1,14 @@
-//! The caller's files: list, detail (state, history, renditions), a server-sent event
-//! stream of state changes, downloads of promoted versions only, and deletion through the
-//! deletion worker. Every lookup goes through [`owned_upload`], so another tenant's file
+//! The caller's files: list, detail (state, history, renditions) and deletion through the
+//! deletion worker ([`crate::events`] streams their states, [`crate::downloads`] signs
+//! their downloads). Every lookup goes through [`owned_upload`], so another tenant's file
 //! answers exactly like a file that does not exist.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
 use intake_core::ObjectRef;
 use intake_store::{CatalogEntry, FILE_STATES, UploadEntry, UploadFilter};
 use serde::{Deserialize, Serialize};
@@ -23,12 +19,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::state::{AppState, now_ms, rfc3339};
 
-/// How often an event stream looks at the ledger. State changes take a stage's work (tens
-/// of milliseconds at least), so half a second shows every step without loading the
-/// database.
-const EVENTS_POLL: Duration = Duration::from_millis(500);
-/// An event stream ends after this long even if the file never settles; clients reconnect.
-const EVENTS_MAX: Duration = Duration::from_secs(600);
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
@@ -93,15 +83,6 @@ pub struct Rendition {
     pub content_type: String,
 }
 
-/// One server-sent event of `GET /v1/files/{file_id}/events`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StateEvent {
-    /// Always `state`.
-    pub event: String,
-    /// A [`FileSummary`] as JSON.
-    pub data: String,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FileList {
     pub files: Vec<FileSummary>,
@@ -121,22 +102,6 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// Another tenant's files (admin role only).
     pub tenant: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DownloadQuery {
-    /// A rendition's name (e.g. `thumb`); the original when absent.
-    pub rendition: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DownloadResponse {
-    /// A presigned GET, valid until `expires_at`.
-    pub url: String,
-    pub expires_at: String,
-    pub filename: String,
 }
 
 /// The upload `file_id` if the caller may see it (its tenant's, or any for an admin).
@@ -187,7 +152,7 @@ pub fn summary(entry: &UploadEntry) -> FileSummary {
 }
 
 /// The summary with the reason of a quarantine or failure, from the ledger's history.
-async fn summary_with_reason(
+pub(crate) async fn summary_with_reason(
     state: &AppState,
     entry: &UploadEntry,
 ) -> Result<FileSummary, ApiError> {
@@ -227,7 +192,7 @@ async fn history(
         .unwrap_or_default())
 }
 
-async fn catalog_entry(
+pub(crate) async fn catalog_entry(
     state: &AppState,
     entry: &UploadEntry,
 ) -> Result<Option<CatalogEntry>, ApiError> {
@@ -374,217 +339,6 @@ pub async fn get_file(
     }))
 }
 
-fn is_final(state: &str) -> bool {
-    matches!(state, "done" | "quarantined" | "failed" | "deleted")
-}
-
-/// Server-sent events of the file's state: one `state` event now and one per change,
-/// ending after a final state.
-#[utoipa::path(
-    get, path = "/v1/files/{file_id}/events", tag = "files",
-    params(("file_id" = String, Path, description = "The file id from POST /v1/uploads")),
-    responses(
-        (status = 200, description = "`text/event-stream` of `state` events, each a FileSummary", content_type = "text/event-stream", body = StateEvent),
-        (status = 400, description = "Both a token and an API key, or a bad X-Intake-User", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 404, description = "No such file for this tenant", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "The database did not answer", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("api_key" = []))
-)]
-pub async fn file_events(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(file_id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let first = owned_upload(&state, &caller, &file_id).await?;
-    let started = tokio::time::Instant::now();
-    struct Follow {
-        state: Arc<AppState>,
-        file_id: String,
-        last: Option<FileSummary>,
-        pending: Option<UploadEntry>,
-        finished: bool,
-    }
-    let follow = Follow {
-        state,
-        file_id,
-        last: None,
-        pending: Some(first),
-        finished: false,
-    };
-    let stream = futures_util::stream::unfold(follow, move |mut f| async move {
-        loop {
-            if f.finished || started.elapsed() > EVENTS_MAX {
-                return None;
-            }
-            let entry = match f.pending.take() {
-                Some(entry) => Some(entry),
-                None => {
-                    let mut stopping = f.state.shutting_down.clone();
-                    if *stopping.borrow() {
-                        return None;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(EVENTS_POLL) => {}
-                        _ = stopping.changed() => return None,
-                    }
-                    f.state.ledger.upload_get(&f.file_id).await.ok().flatten()
-                }
-            };
-            // A database hiccup skips a beat rather than ending the stream.
-            let Some(entry) = entry else { continue };
-            let Ok(now) = summary_with_reason(&f.state, &entry).await else {
-                continue;
-            };
-            if f.last.as_ref() == Some(&now) {
-                continue;
-            }
-            f.finished = is_final(&now.state);
-            let event = Event::default()
-                .event("state")
-                .json_data(&now)
-                .unwrap_or_else(|_| Event::default().event("state"));
-            f.last = Some(now);
-            return Some((Ok(event), f));
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// A presigned download of the original or a rendition, for a promoted file only.
-#[utoipa::path(
-    get, path = "/v1/files/{file_id}/download", tag = "files",
-    params(("file_id" = String, Path, description = "The file id from POST /v1/uploads"), DownloadQuery),
-    responses(
-        (status = 200, description = "A presigned GET", body = DownloadResponse),
-        (status = 400, description = "Bad query", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 404, description = "No such file for this tenant, or no such rendition", body = ErrorBody),
-        (status = 409, description = "Not promoted yet, or never will be (quarantined, failed, deleted)", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "The database did not answer", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("api_key" = []))
-)]
-pub async fn download(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(file_id): Path<String>,
-    ApiQuery(query): ApiQuery<DownloadQuery>,
-) -> Result<Json<DownloadResponse>, ApiError> {
-    let entry = owned_upload(&state, &caller, &file_id).await?;
-    let summary = summary(&entry);
-    if !summary.ready {
-        let (code, why) = match summary.state.as_str() {
-            "awaiting_upload" | "processing" => (
-                "not_ready",
-                "it is not promoted yet (scanned clean and cataloged); follow GET /v1/files/{id}/events and retry when `ready` is true",
-            ),
-            _ => (
-                "not_downloadable",
-                "only promoted files can be downloaded, and this one never will be",
-            ),
-        };
-        return Err(ApiError::conflict(
-            code,
-            format!("file {file_id} is {}: {why}", summary.state),
-        ));
-    }
-    let record = catalog_entry(&state, &entry)
-        .await?
-        .map(|c| c.record)
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "not_ready",
-                format!("file {file_id} is being cataloged; retry shortly"),
-            )
-        })?;
-    let (bucket, key, version, filename, disposition) = match &query.rendition {
-        None => (
-            record.store.bucket.clone(),
-            record.store.key.clone(),
-            record.store.version.clone(),
-            entry.record.filename.clone(),
-            "attachment",
-        ),
-        Some(name) => {
-            let Some(r) = record.renditions.iter().find(|r| &r.name == name) else {
-                let names: Vec<&str> = record.renditions.iter().map(|r| r.name.as_str()).collect();
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "rendition_not_found",
-                    if names.is_empty() {
-                        format!("file {file_id} has no renditions (only images get them)")
-                    } else {
-                        format!("no rendition {name:?}; this file has {}", names.join(", "))
-                    },
-                ));
-            };
-            let ext = r.key.rsplit_once('.').map_or("", |(_, e)| e);
-            let stem = entry
-                .record
-                .filename
-                .rsplit_once('.')
-                .map_or(entry.record.filename.as_str(), |(s, _)| s);
-            (
-                r.bucket.clone(),
-                r.key.clone(),
-                None,
-                format!("{stem}-{name}.{ext}"),
-                "inline",
-            )
-        }
-    };
-    let ttl = Duration::from_secs(u64::from(state.config.api.download_url_ttl_secs));
-    let mut get = state
-        .aws
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .response_content_disposition(content_disposition(disposition, &filename));
-    if let Some(version) = version {
-        get = get.version_id(version);
-    }
-    let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
-        .map_err(|e| ApiError::internal("signing the download", e))?;
-    let signed = get
-        .presigned(config)
-        .await
-        .map_err(|e| ApiError::internal("signing the download", e))?;
-    Ok(Json(DownloadResponse {
-        url: signed.uri().to_owned(),
-        expires_at: rfc3339(now_ms() + ttl.as_millis() as i64),
-        filename,
-    }))
-}
-
-/// `attachment; filename="photo.jpg"; filename*=UTF-8''photo.jpg` (RFC 6266): the ASCII
-/// fallback for old clients, the exact UTF-8 name for the rest.
-fn content_disposition(kind: &str, filename: &str) -> String {
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in filename.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 /// A stage's detail as a client may see it: details often start with the internal object
 /// (`s3://<bucket>/<key>?versionId=...: found Eicar-Signature`), which names buckets the
 /// client has no business knowing; only what follows is kept.
@@ -670,17 +424,5 @@ mod tests {
             "found Eicar: test"
         );
         assert_eq!(public_detail("size 0: empty"), "size 0: empty");
-    }
-
-    #[test]
-    fn content_disposition_has_an_ascii_fallback_and_the_exact_name() {
-        assert_eq!(
-            content_disposition("attachment", "photo.jpg"),
-            "attachment; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"
-        );
-        assert_eq!(
-            content_disposition("inline", "写真 1.jpg"),
-            "inline; filename=\"__ 1.jpg\"; filename*=UTF-8''%E5%86%99%E7%9C%9F%201.jpg"
-        );
     }
 }

@@ -4,8 +4,10 @@
 //! deletes through the deletion worker.
 //!
 //! - [`auth`]: bearer JWTs (HS256, RS256, ES256 from a JWKS) and service API keys.
-//! - [`uploads`]: signing uploads after checking them against the content classes.
-//! - [`files`]: listing, detail, events, downloads and deletes, one tenant at a time.
+//! - [`uploads`]: signing uploads after checking them against the content classes;
+//!   [`multipart`]: part URLs, completion and abort.
+//! - [`files`]: listing, detail and deletes, one tenant at a time; [`events`] (server-sent
+//!   state changes) and [`downloads`] (presigned GETs of promoted files).
 //! - [`web`]: the embedded page, client settings and development tokens.
 //! - [`health`]: liveness, readiness of every dependency, Prometheus metrics.
 //! - [`openapi`]: the OpenAPI document generated from the handlers.
@@ -21,11 +23,14 @@
 //! ```
 
 pub mod auth;
+pub mod downloads;
 pub mod error;
+pub mod events;
 mod extract;
 pub mod files;
 pub mod health;
 mod metrics;
+pub mod multipart;
 pub mod openapi;
 pub mod request;
 mod state;
@@ -118,19 +123,19 @@ impl Api {
             .route("/v1/client-config", get(web::client_config))
             .route("/v1/dev/token", post(web::dev_token))
             .route("/v1/uploads", post(uploads::create_upload))
-            .route("/v1/uploads/{file_id}", delete(uploads::abort_upload))
-            .route("/v1/uploads/{file_id}/parts", post(uploads::sign_parts))
+            .route("/v1/uploads/{file_id}", delete(multipart::abort_upload))
+            .route("/v1/uploads/{file_id}/parts", post(multipart::sign_parts))
             .route(
                 "/v1/uploads/{file_id}/complete",
-                post(uploads::complete_upload),
+                post(multipart::complete_upload),
             )
             .route("/v1/files", get(files::list_files))
             .route(
                 "/v1/files/{file_id}",
                 get(files::get_file).delete(files::delete_file),
             )
-            .route("/v1/files/{file_id}/events", get(files::file_events))
-            .route("/v1/files/{file_id}/download", get(files::download))
+            .route("/v1/files/{file_id}/events", get(events::file_events))
+            .route("/v1/files/{file_id}/download", get(downloads::download))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(body_limit))

@@ -5,7 +5,7 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{error, files, health, uploads, web};
+use crate::{downloads, error, events, files, health, multipart, uploads, web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,13 +15,13 @@ use crate::{error, files, health, uploads, web};
     ),
     paths(
         uploads::create_upload,
-        uploads::sign_parts,
-        uploads::complete_upload,
-        uploads::abort_upload,
+        multipart::sign_parts,
+        multipart::complete_upload,
+        multipart::abort_upload,
         files::list_files,
         files::get_file,
-        files::file_events,
-        files::download,
+        events::file_events,
+        downloads::download,
         files::delete_file,
         web::client_config,
         web::dev_token,
