@@ -156,7 +156,11 @@ async fn signed_uploads_land_are_processed_and_download_only_once_promoted() {
     let big_id = big["file_id"].as_str().unwrap().to_owned();
     let part_count = big["multipart"]["part_count"].as_u64().unwrap();
     let part_size = big["multipart"]["part_size"].as_u64().unwrap() as usize;
-    assert_eq!((part_count, part_size), (8, mib(8)), "64 MiB in 8 parts of 8 MiB");
+    assert_eq!(
+        (part_count, part_size),
+        (8, mib(8)),
+        "64 MiB in 8 parts of 8 MiB"
+    );
     let numbers: Vec<u64> = (1..=part_count).collect();
     let (status, parts) = stack
         .call(

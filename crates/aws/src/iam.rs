@@ -3,6 +3,7 @@
 //! outcomes; the API only signs uploads and reads promoted objects and renditions.
 
 use intake_core::names::BucketRole;
+use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use serde_json::{Value, json};
 
@@ -79,9 +80,18 @@ pub fn worker_policy(config: &PipelineConfig, names: &ResourceNames, arns: &Arns
     })
 }
 
-/// Policy document of the API role: presigned uploads and reads of promoted objects only.
+/// Policy document of the API role (`intake serve`): presigned uploads and reads of
+/// promoted objects only, deletion requests, and the calls of its readiness check.
 pub fn api_policy(names: &ResourceNames, arns: &Arns) -> Value {
     use BucketRole::*;
+    let delete_queue = arns.stage_queue(names, StageKind::Delete);
+    // `/readyz` looks at the entry stage's queue; any stage queue will do for the policy.
+    let stage_queues: Vec<String> = names
+        .stages
+        .keys()
+        .filter(|&&s| s != StageKind::Delete)
+        .map(|&s| arns.stage_queue(names, s))
+        .collect();
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -97,6 +107,31 @@ pub fn api_policy(names: &ResourceNames, arns: &Arns) -> Value {
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "Resource": objects(arns, names, &[Store, Derivatives]),
+            },
+            {
+                "Sid": "QueueDeletions",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": delete_queue,
+            },
+            {
+                // /readyz: HeadBucket needs ListBucket; no object is listed.
+                "Sid": "ReadinessChecks",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": buckets(arns, names, &[Uploads]),
+            },
+            {
+                "Sid": "ReadinessQueues",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl"],
+                "Resource": stage_queues,
+            },
+            {
+                "Sid": "ReadinessTopic",
+                "Effect": "Allow",
+                "Action": ["sns:GetTopicAttributes"],
+                "Resource": arns.topic(&names.events_topic),
             },
         ],
     })
