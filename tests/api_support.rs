@@ -6,12 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use intake_stage_archive::Archive;
-use intake_stage_catalog::Catalog;
 use intake_stage_delete::Delete;
-use intake_stage_scan::Scan;
-use intake_stage_thumbnail::Thumbnail;
-use intake_stage_validate::Validate;
 use intake_testkit::clamd::ClamdFixture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -107,17 +102,12 @@ impl ApiStack {
     /// Every stage worker and the deletion worker.
     pub async fn spawn_workers(&mut self) {
         let p = &self.pipeline;
-        self.workers = vec![
-            p.spawn_worker(Validate::new(&p.config), "validate-1").await,
-            p.spawn_worker(Scan::from_config(&p.config), "scan-1").await,
-            p.spawn_worker(Thumbnail::from_config(&p.config), "thumbnail-1")
-                .await,
-            p.spawn_worker(Catalog::new(), "catalog-1").await,
-            p.spawn_worker(Archive::from_config(&p.config), "archive-1")
-                .await,
+        let mut workers = p.spawn_stages().await;
+        workers.push(
             p.spawn_worker(Delete::from_config(&p.config), "delete-1")
                 .await,
-        ];
+        );
+        self.workers = workers;
     }
 
     pub async fn shutdown(mut self) {

@@ -14,12 +14,7 @@ use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{DeletionRequest, StageError};
 use intake_imaging::samples;
-use intake_stage_archive::Archive;
-use intake_stage_catalog::Catalog;
 use intake_stage_delete::{Delete, DeletionStep};
-use intake_stage_scan::Scan;
-use intake_stage_thumbnail::Thumbnail;
-use intake_stage_validate::Validate;
 use intake_store::VersionKey;
 use intake_testkit::clamd::ClamdFixture;
 use sha2::{Digest, Sha256};
@@ -43,18 +38,6 @@ async fn pipeline_with(clamd: &ClamdFixture) -> Pipeline {
         edited
     })
     .await
-}
-
-async fn spawn_pipeline(p: &Pipeline) -> Vec<RunningWorker> {
-    vec![
-        p.spawn_worker(Validate::new(&p.config), "validate-1").await,
-        p.spawn_worker(Scan::from_config(&p.config), "scan-1").await,
-        p.spawn_worker(Thumbnail::from_config(&p.config), "thumbnail-1")
-            .await,
-        p.spawn_worker(Catalog::new(), "catalog-1").await,
-        p.spawn_worker(Archive::from_config(&p.config), "archive-1")
-            .await,
-    ]
 }
 
 async fn stop(workers: Vec<RunningWorker>) {
@@ -112,7 +95,7 @@ async fn a_jpeg_ends_done_with_one_catalog_record_and_archiving_starts_no_second
     let jpeg = samples::photo_jpeg(1200, 800, 85);
     let upload_version = p.upload(&photo, jpeg.clone(), "image/jpeg").await;
 
-    let workers = spawn_pipeline(&p).await;
+    let workers = p.spawn_stages().await;
     let outcomes = p.outcomes(5).await;
     let uploads = p.bucket(BucketRole::Uploads).to_owned();
     let version = VersionKey::new(&uploads, &photo, &upload_version);
@@ -228,7 +211,7 @@ async fn a_deletion_that_fails_midway_is_finished_by_its_retry() {
     let upload_version = p
         .upload(&photo, samples::photo_jpeg(900, 600, 85), "image/jpeg")
         .await;
-    let workers = spawn_pipeline(&p).await;
+    let workers = p.spawn_stages().await;
     let outcomes = p.outcomes(5).await;
     assert_eq!(outcomes[4].stage, "archive", "{outcomes:#?}");
     let object_id = outcomes[0].object.object_id();

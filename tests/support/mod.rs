@@ -121,6 +121,26 @@ impl Pipeline {
         }
     }
 
+    /// One worker of each of the five stages, as `intake run` starts them.
+    pub async fn spawn_stages(&self) -> Vec<RunningWorker> {
+        use intake_stage_archive::Archive;
+        use intake_stage_catalog::Catalog;
+        use intake_stage_scan::Scan;
+        use intake_stage_thumbnail::Thumbnail;
+        use intake_stage_validate::Validate;
+        vec![
+            self.spawn_worker(Validate::new(&self.config), "validate-1")
+                .await,
+            self.spawn_worker(Scan::from_config(&self.config), "scan-1")
+                .await,
+            self.spawn_worker(Thumbnail::from_config(&self.config), "thumbnail-1")
+                .await,
+            self.spawn_worker(Catalog::new(), "catalog-1").await,
+            self.spawn_worker(Archive::from_config(&self.config), "archive-1")
+                .await,
+        ]
+    }
+
     pub async fn spawn_worker<S: Stage>(&self, stage: S, worker_id: &str) -> RunningWorker {
         self.spawn_worker_with(stage, self.settings(worker_id))
             .await
