@@ -51,35 +51,13 @@ fi
 
 START=$SECONDS
 
-# The first URI of the host's apt sources that serve suite $1 (deb822 or one-line
-# format): the mirror the host already uses is often the only one reachable.
-host_mirror() {
-    local suite=$1 f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] || continue
-        awk -v suite="$suite" '
-            /^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri = ""; ok = 0; next }
-            tolower($1) == "uris:" { uri = $2 }
-            tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
-            END { if (uri != "" && ok) print uri }
-        ' "$f"
-    done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -f $f ]] || continue
-        sed -E -n 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+'"$suite"'[[:space:]].*/\2/p' "$f"
-    done
-}
+# shellcheck source=localstack/host-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../localstack/host-apt.sh"
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(host_mirror "$SUITE" | head -n1)}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-$(host_mirror "$SUITE-security" | head -n1)}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-
-if [[ -z ${http_proxy:-} ]]; then
-    apt_proxy=$(apt-config shell P Acquire::http::Proxy 2>/dev/null | sed -n "s/^P='\(.*\)'$/\1/p")
-    if [[ -n $apt_proxy && $apt_proxy != DIRECT ]]; then
-        export http_proxy=$apt_proxy
-    fi
-fi
+export_apt_proxy
 
 echo "image:       $BASE_IMAGE"
 echo "mirror:      $DEBIAN_MIRROR (security: $DEBIAN_SECURITY_MIRROR)"

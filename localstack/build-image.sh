@@ -62,37 +62,11 @@ phase() {
     [[ -z $PHASE ]] || printf '==> %s\n' "$PHASE"
 }
 
-# The mirror the host already uses is often the only one reachable (snapshot
-# mirror, caching proxy), so prefer it over deb.debian.org.
-host_mirror() {
-    local f
-    # deb822 sources: first URIs of a stanza whose Suites has the plain suite.
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] || continue
-        awk -v suite="$SUITE" '
-            /^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri = ""; ok = 0; next }
-            tolower($1) == "uris:" { uri = $2 }
-            tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
-            END { if (uri != "" && ok) print uri }
-        ' "$f"
-    done
-    # one-line sources: "deb [options] URI suite components..."
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -f $f ]] || continue
-        sed -E -n 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+'"$SUITE"'[[:space:]].*/\2/p' "$f"
-    done
-}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(host_mirror | head -n1)}
+# shellcheck source=localstack/host-apt.sh
+source "$SCRIPT_DIR/host-apt.sh"
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(host_mirror "$SUITE" | head -n1)}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-
-# apt may be configured with a proxy that plain http clients (debootstrap's
-# wget, pip) only see through the environment.
-if [[ -z ${http_proxy:-} ]]; then
-    apt_proxy=$(apt-config shell P Acquire::http::Proxy 2>/dev/null | sed -n "s/^P='\(.*\)'$/\1/p")
-    if [[ -n $apt_proxy && $apt_proxy != DIRECT ]]; then
-        export http_proxy=$apt_proxy
-    fi
-fi
+export_apt_proxy
 
 # pip on the host may sit behind a TLS-intercepting proxy; the chroot's stock
 # ca-certificates would not trust it, so reuse whatever bundle the host's pip uses.
