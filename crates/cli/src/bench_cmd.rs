@@ -34,6 +34,9 @@ use serde_json::{Value, json};
 
 use crate::{ConfigArg, Failure, load};
 
+#[path = "bench_pipeline.rs"]
+mod bench_pipeline;
+
 /// Where the photo corpus script lives, relative to the workspace root.
 const CORPUS_SCRIPT: &str = "bench/make-photo-corpus.sh";
 /// Default corpus directories, relative to the workspace root.
@@ -90,10 +93,39 @@ pub enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// N objects through the whole pipeline on LocalStack with 1, 2 and 3 `intake run`
+    /// processes, beside the emulator's raw S3/SQS ceiling (docs/benchmarks.md).
+    Pipeline {
+        /// Objects uploaded per measured run.
+        #[arg(long, default_value_t = 200)]
+        objects: usize,
+        /// Worker processes [default: measure 1, 2 and 3].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        workers: Option<u32>,
+        #[arg(long, value_enum, default_value = "photos")]
+        mix: bench_pipeline::Mix,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(config: &ConfigArg, command: BenchCommand) -> Result<(), Failure> {
     match command {
+        BenchCommand::Pipeline {
+            objects,
+            workers,
+            mix,
+            json,
+        } => Ok(bench_pipeline::run(
+            &config.config,
+            bench_pipeline::Options {
+                objects,
+                workers,
+                mix,
+                json,
+            },
+        )?),
         BenchCommand::Thumbnail { corpus, runs, json } => {
             let pipeline = load(config)?;
             Ok(thumbnail(config, &pipeline, corpus, runs as usize, json)?)
