@@ -32,10 +32,7 @@ use intake_core::config::{Fit, Rendition, RenditionFormat};
 use intake_imaging::SourceFormat;
 use serde_json::{Value, json};
 
-use crate::{ConfigArg, Failure, load};
-
-#[path = "bench_pipeline.rs"]
-mod bench_pipeline;
+use crate::{ConfigArg, Failure, bench_pipeline, load};
 
 /// Where the photo corpus script lives, relative to the workspace root.
 const CORPUS_SCRIPT: &str = "bench/make-photo-corpus.sh";

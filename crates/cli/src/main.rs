@@ -4,6 +4,7 @@
 //! 2 a bad invocation or an invalid `pipeline.toml`.
 
 mod bench_cmd;
+mod bench_pipeline;
 mod catalog_cmd;
 mod delete_cmd;
 mod dlq_cmd;

@@ -5,9 +5,10 @@
 //! serving uploads until Ctrl-C (or exits, with `--exit-when-done`), and stops exactly
 //! what it started.
 
-mod clamd;
-mod localstack;
-mod samples;
+// Also used by `intake bench pipeline`, which starts the same LocalStack and clamd.
+pub(crate) mod clamd;
+pub(crate) mod localstack;
+pub(crate) mod samples;
 mod web;
 
 use std::collections::HashMap;

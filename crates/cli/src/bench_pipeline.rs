@@ -1,0 +1,744 @@
+//! `intake bench pipeline`: N objects through the whole pipeline on LocalStack, with the
+//! workers as separate `intake run` processes (1, 2 and 3 by default), beside the
+//! emulator's own ceiling for the same calls (raw S3 PUT and SQS send/receive/delete
+//! loops at the same concurrency, no Intake logic) measured in the same run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use intake_aws::AwsClients;
+use intake_aws::provision::{apply, plan};
+use intake_core::names::BucketRole;
+use intake_core::{PipelineConfig, ResourceNames};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::up_cmd::localstack::{Docker, LocalStack};
+use crate::up_cmd::{clamd, clamd::LocalClamd, localstack, samples};
+
+/// Uploads (and raw ceiling calls) in flight at once.
+const CONCURRENCY: usize = 16;
+/// How often the ledger is read while waiting for the uploads to end.
+const POLL: Duration = Duration::from_millis(200);
+const TERMINAL: [&str; 3] = ["done", "quarantined", "failed"];
+const TENANT: &str = "bench";
+const USER: &str = "user-1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mix {
+    /// Camera-like JPEGs (2048×1536, quality 90), about 0.6 MB each.
+    Photos,
+    /// Tiny text and PNG files.
+    Small,
+    /// Documents of a few MiB (text).
+    Large,
+}
+
+pub struct Options {
+    pub objects: usize,
+    pub workers: Option<u32>,
+    pub mix: Mix,
+    pub json: bool,
+}
+
+pub fn run(config_path: &Path, options: Options) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut started = Started::default();
+    let result = runtime.block_on(bench(config_path, &options, &mut started));
+    started.stop();
+    let report = result?;
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// What this run started, stopped on the way out whatever happened.
+#[derive(Default)]
+struct Started {
+    localstack: Option<LocalStack>,
+    clamd: Option<LocalClamd>,
+    workers: Vec<Child>,
+}
+
+impl Started {
+    fn stop(&mut self) {
+        for child in &mut self.workers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.workers.clear();
+        if let Some(mut clamd) = self.clamd.take() {
+            clamd.stop();
+        }
+        if let Some(mut stack) = self.localstack.take() {
+            stack.stop();
+        }
+    }
+}
+
+struct Object {
+    key: String,
+    body: Arc<Vec<u8>>,
+    content_type: &'static str,
+}
+
+fn objects(mix: Mix, n: usize) -> Vec<Object> {
+    let photo =
+        (mix == Mix::Photos).then(|| Arc::new(intake_imaging::samples::photo_jpeg(2048, 1536, 90)));
+    let png = Arc::new(
+        samples::all(false)
+            .into_iter()
+            .find(|s| s.filename == "logo.png")
+            .map(|s| s.bytes.to_vec())
+            .unwrap_or_default(),
+    );
+    (0..n)
+        .map(|i| {
+            let (filename, body, content_type) = match mix {
+                Mix::Photos => (
+                    format!("photo-{i}.jpg"),
+                    photo.clone().unwrap(),
+                    "image/jpeg",
+                ),
+                Mix::Small if i % 2 == 0 && !png.is_empty() => {
+                    (format!("logo-{i}.png"), png.clone(), "image/png")
+                }
+                Mix::Small => (
+                    format!("note-{i}.txt"),
+                    Arc::new(format!("bench note {i}\n").repeat(8).into_bytes()),
+                    "text/plain",
+                ),
+                Mix::Large => (
+                    format!("document-{i}.txt"),
+                    Arc::new(
+                        format!("line {i} of a large bench document\n")
+                            .repeat(3 << 20 >> 5)
+                            .into_bytes(),
+                    ),
+                    "text/plain",
+                ),
+            };
+            let key = format!("{TENANT}/{USER}/{}-{filename}", new_uuid());
+            Object {
+                key,
+                body,
+                content_type,
+            }
+        })
+        .collect()
+}
+
+async fn bench(
+    config_path: &Path,
+    options: &Options,
+    started: &mut Started,
+) -> anyhow::Result<serde_json::Value> {
+    let say = |s: String| {
+        if !options.json {
+            println!("{s}");
+        } else {
+            eprintln!("{s}");
+        }
+    };
+    let repo_config = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let name = format!(
+        "bench-{}",
+        &ulid::Ulid::new().to_string().to_lowercase()[16..]
+    );
+    let scratch = tempfile::Builder::new()
+        .prefix("intake-bench-pipeline-")
+        .tempdir()?;
+
+    // 1. An endpoint that answers, or a LocalStack of our own.
+    let mut aws = None;
+    let mut own_localstack = false;
+    if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
+        let clients = clients(&endpoint).await;
+        match tokio::time::timeout(Duration::from_secs(15), clients.account_id()).await {
+            Ok(Ok(_)) => {
+                say(format!(
+                    "endpoint:  {endpoint} answers; starting no LocalStack"
+                ));
+                aws = Some(clients);
+            }
+            _ => say(format!(
+                "endpoint:  {endpoint} does not answer; starting a LocalStack"
+            )),
+        }
+    }
+    let aws = match aws {
+        Some(aws) => aws,
+        None => {
+            let stack = match localstack::docker() {
+                Docker::Ready => LocalStack::start_container().await?,
+                other => {
+                    let Some(script) = localstack::find_host_script(config_path) else {
+                        bail!(
+                            "no LocalStack to use (Docker: {}); set AWS_ENDPOINT_URL",
+                            match other {
+                                Docker::NoImage => format!("no image {}", localstack::IMAGE),
+                                Docker::Unavailable(why) => why,
+                                Docker::Ready => unreachable!(),
+                            }
+                        );
+                    };
+                    LocalStack::start_host(&script, scratch.path()).await?
+                }
+            };
+            say(format!("started:   {}", stack.describe()));
+            let endpoint = stack.endpoint.clone();
+            started.localstack = Some(stack);
+            own_localstack = true;
+            let aws = clients(&endpoint).await;
+            let t = Instant::now();
+            while aws.account_id().await.is_err() {
+                if t.elapsed() > Duration::from_secs(60) {
+                    bail!("LocalStack at {endpoint} does not answer");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            aws
+        }
+    };
+    let endpoint = aws
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| aws.endpoint.clone());
+
+    // 2. The scanner: a clamd of our own with the test signatures, else none.
+    let scan_block = "[stages.scan.scanner]\nkind = \"clamd\"\naddress = \"tcp://127.0.0.1:3310\"\ntimeout_secs = 120\n";
+    let mut text = repo_config.replacen("name = \"intake\"", &format!("name = \"{name}\""), 1);
+    let scanner = match clamd::find_binary() {
+        Some(binary) => {
+            let clamd = LocalClamd::start(&binary).await.context("starting clamd")?;
+            let address = clamd.tcp_address();
+            started.clamd = Some(clamd);
+            text = text.replacen("tcp://127.0.0.1:3310", &format!("tcp://{address}"), 1);
+            format!("clamd at {address} (test signatures)")
+        }
+        None => {
+            text = text.replacen(scan_block, "[stages.scan.scanner]\nkind = \"none\"\n", 1);
+            "none (clamd not installed: nothing scanned)".to_owned()
+        }
+    };
+    say(format!("scanner:   {scanner}"));
+    let config_file = scratch.path().join("pipeline.toml");
+    std::fs::write(&config_file, &text)?;
+    let config = PipelineConfig::load(&config_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if config.pipeline.name != name {
+        bail!(
+            "could not give the pipeline a unique name: {} has no `name = \"intake\"`",
+            config_path.display()
+        );
+    }
+
+    // 3. The ledger.
+    let ledger_url = match std::env::var("INTAKE_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => format!("sqlite://{}", scratch.path().join("ledger.db").display()),
+    };
+    let ledger = crate::run_cmd::open_ledger(&ledger_url).await?;
+    say(format!("ledger:    {ledger_url}\npipeline:  {name}"));
+
+    // 4. Provision.
+    let p = plan(&aws, &config).await.context("planning")?;
+    apply(&aws, &p).await.context("provisioning")?;
+    let names = ResourceNames::of(&config);
+    let bucket = names.bucket(BucketRole::Uploads).to_owned();
+    let kinds = config.queue_kinds().len();
+
+    // 5. The measured runs.
+    let worker_counts: Vec<u32> = options.workers.map_or(vec![1, 2, 3], |w| vec![w]);
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for &w in &worker_counts {
+        say(format!(
+            "run:       {w} worker process(es), {} objects",
+            options.objects
+        ));
+        let objs = objects(options.mix, options.objects);
+        let mut logs = Vec::new();
+        for i in 0..w {
+            let log = scratch.path().join(format!("worker-{w}-{i}.log"));
+            let mut cmd = Command::new(&exe);
+            cmd.arg("--config")
+                .arg(&config_file)
+                .args(["run", "--concurrency", "8"])
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env("INTAKE_DATABASE_URL", &ledger_url)
+                .env("INTAKE_METRICS", "0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?);
+            if own_localstack || std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                cmd.env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test");
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                cmd.env("AWS_REGION", &aws.region);
+            }
+            started
+                .workers
+                .push(cmd.spawn().context("starting `intake run`")?);
+            logs.push(log);
+        }
+        // Ready when each process says every stage worker runs.
+        let t = Instant::now();
+        loop {
+            let ready = logs.iter().all(|l| {
+                std::fs::read_to_string(l).map_or(0, |s| s.matches("worker running").count())
+                    >= kinds
+            });
+            if ready {
+                break;
+            }
+            for (child, log) in started.workers.iter_mut().zip(&logs) {
+                if let Some(status) = child.try_wait()? {
+                    bail!(
+                        "`intake run` exited ({status}): {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    );
+                }
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "the workers did not start within 60 s (logs in {})",
+                    scratch.path().display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let run_start_ms = now_ms();
+        let t0 = Instant::now();
+        let uploaded = upload(&aws, &bucket, &objs).await?;
+        let upload_secs = t0.elapsed().as_secs_f64();
+
+        // Poll the ledger until every object is terminal.
+        let deadline = Duration::from_secs(120 + options.objects as u64 * 2);
+        let mut ended: HashMap<usize, (String, i64, Vec<intake_store::Transition>)> =
+            HashMap::new();
+        loop {
+            for (i, o) in objs.iter().enumerate() {
+                if ended.contains_key(&i) {
+                    continue;
+                }
+                let versions = ledger.history(&bucket, &o.key).await?;
+                if let Some(v) = versions.first()
+                    && TERMINAL.contains(&v.state.as_str())
+                {
+                    ended.insert(i, (v.state.clone(), v.updated_ms, v.transitions.clone()));
+                }
+            }
+            if ended.len() == objs.len() || t0.elapsed() > deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+
+        // Peak RSS, then a graceful stop.
+        let mut rss = Vec::new();
+        for child in &started.workers {
+            rss.push(vm_hwm_kib(child.id()));
+        }
+        // SIGTERM to all at once (each finishes its in-flight work and long polls), then
+        // wait for all, killing what is still there after 30 s.
+        for child in &started.workers {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        let t = Instant::now();
+        for mut child in std::mem::take(&mut started.workers) {
+            while child.try_wait()?.is_none() {
+                if t.elapsed() > Duration::from_secs(30) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        let mut count: BTreeMap<String, usize> = BTreeMap::new();
+        let mut latencies = Vec::new();
+        let mut stages: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        let mut last_ms = run_start_ms;
+        for (i, (state, updated, transitions)) in &ended {
+            *count.entry(state.clone()).or_default() += 1;
+            latencies.push((updated - uploaded[*i]) as f64);
+            last_ms = last_ms.max(*updated);
+            for tr in transitions {
+                let e = stages.entry(tr.stage.clone()).or_default();
+                e.0 += (tr.finished_ms - tr.started_ms) as f64;
+                e.1 += 1;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let secs = ((last_ms - run_start_ms) as f64 / 1000.0).max(0.001);
+        let bytes: usize = objs.iter().map(|o| o.body.len()).sum();
+        let stage_mean: BTreeMap<String, f64> = stages
+            .into_iter()
+            .map(|(k, (sum, n))| (k, round(sum / n as f64)))
+            .collect();
+        runs.push(json!({
+            "workers": w,
+            "objects": objs.len(),
+            "done": count.get("done").copied().unwrap_or(0),
+            "quarantined": count.get("quarantined").copied().unwrap_or(0),
+            "failed": count.get("failed").copied().unwrap_or(0),
+            "not_ended": objs.len() - ended.len(),
+            "seconds": round(secs),
+            "upload_seconds": round(upload_secs),
+            "objects_per_s": round(ended.len() as f64 / secs),
+            "mb_per_s": round(bytes as f64 / 1e6 / secs),
+            "latency_ms": {"p50": pct(&latencies, 50.0), "p95": pct(&latencies, 95.0), "p99": pct(&latencies, 99.0)},
+            "stage_mean_ms": stage_mean,
+            "peak_rss_kib": rss,
+        }));
+    }
+
+    // 6. The emulator's ceiling, same objects, same concurrency, no Intake logic.
+    say("ceiling:   raw S3 PUT and SQS send/receive/delete loops".to_owned());
+    let ceiling = ceiling(&aws, &name, &objects(options.mix, options.objects)).await?;
+    ledger.close().await;
+
+    Ok(json!({
+        "pipeline": name,
+        "endpoint": endpoint,
+        "own_localstack": own_localstack,
+        "scanner": scanner,
+        "ledger": ledger_url,
+        "mix": format!("{:?}", options.mix).to_lowercase(),
+        "objects": options.objects,
+        "concurrency": CONCURRENCY,
+        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "runs": runs,
+        "ceiling": ceiling,
+    }))
+}
+
+/// PUT every object with at most CONCURRENCY in flight; the time each PUT returned.
+async fn upload(aws: &AwsClients, bucket: &str, objs: &[Object]) -> anyhow::Result<Vec<i64>> {
+    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, o) in objs.iter().enumerate() {
+        let permit = sem.clone().acquire_owned().await?;
+        let s3 = aws.s3.clone();
+        let (bucket, key, body, ct) = (
+            bucket.to_owned(),
+            o.key.clone(),
+            o.body.clone(),
+            o.content_type,
+        );
+        set.spawn(async move {
+            let r = s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .content_type(ct)
+                .body(body.to_vec().into())
+                .send()
+                .await;
+            drop(permit);
+            r.map(|_| (i, now_ms()))
+                .with_context(|| format!("PUT s3://{bucket}/{key}"))
+        });
+    }
+    let mut times = vec![0; objs.len()];
+    while let Some(r) = set.join_next().await {
+        let (i, t) = r??;
+        times[i] = t;
+    }
+    Ok(times)
+}
+
+async fn ceiling(
+    aws: &AwsClients,
+    name: &str,
+    objs: &[Object],
+) -> anyhow::Result<serde_json::Value> {
+    let n = objs.len();
+    // S3: a scratch bucket of our own, emptied and removed after.
+    let bucket = format!("{name}-bench-scratch");
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .context("creating the scratch bucket")?;
+    let t = Instant::now();
+    upload(aws, &bucket, objs).await?;
+    let put_secs = t.elapsed().as_secs_f64();
+    for o in objs {
+        let _ = aws
+            .s3
+            .delete_object()
+            .bucket(&bucket)
+            .key(&o.key)
+            .send()
+            .await;
+    }
+    let _ = aws.s3.delete_bucket().bucket(&bucket).send().await;
+
+    // SQS: a scratch queue; N sends, then receive (10 at a time) and delete each.
+    let queue = aws
+        .sqs
+        .create_queue()
+        .queue_name(format!("{name}-bench-scratch"))
+        .send()
+        .await?
+        .queue_url
+        .context("no queue URL")?;
+    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let (sqs, queue) = (aws.sqs.clone(), queue.clone());
+        set.spawn(async move {
+            let r = sqs
+                .send_message()
+                .queue_url(&queue)
+                .message_body(format!("bench {i}"))
+                .send()
+                .await;
+            drop(permit);
+            r.map(|_| ())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let send_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // When the last message was deleted: the loops' final empty long polls do not count.
+    let last = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (sqs, queue, received, last) = (
+            aws.sqs.clone(),
+            queue.clone(),
+            received.clone(),
+            last.clone(),
+        );
+        set.spawn(async move {
+            let started = Instant::now();
+            while received.load(std::sync::atomic::Ordering::Relaxed) < n
+                && started.elapsed() < Duration::from_secs(120)
+            {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
+                for m in out.messages.unwrap_or_default() {
+                    if let Some(h) = m.receipt_handle {
+                        sqs.delete_message()
+                            .queue_url(&queue)
+                            .receipt_handle(h)
+                            .send()
+                            .await?;
+                        if received.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == n {
+                            *last.lock().unwrap() = Some(t.elapsed());
+                        }
+                    }
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let recv_secs = last
+        .lock()
+        .unwrap()
+        .unwrap_or_else(|| t.elapsed())
+        .as_secs_f64();
+    let _ = aws.sqs.delete_queue().queue_url(&queue).send().await;
+    let got = received.load(std::sync::atomic::Ordering::Relaxed);
+    let bytes: usize = objs.iter().map(|o| o.body.len()).sum();
+    Ok(json!({
+        "s3_put_per_s": round(n as f64 / put_secs),
+        "s3_put_mb_per_s": round(bytes as f64 / 1e6 / put_secs),
+        "sqs_send_per_s": round(n as f64 / send_secs),
+        "sqs_receive_delete_per_s": round(got as f64 / recv_secs),
+        "sqs_messages_received": got,
+    }))
+}
+
+fn print_report(r: &serde_json::Value) {
+    println!(
+        "\nPipeline {} · {} objects ({}) · upload concurrency {} · scanner: {} · {} CPUs",
+        r["pipeline"].as_str().unwrap_or(""),
+        r["objects"],
+        r["mix"].as_str().unwrap_or(""),
+        r["concurrency"],
+        r["scanner"].as_str().unwrap_or(""),
+        r["cpus"]
+    );
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "workers",
+        "done",
+        "quar.",
+        "failed",
+        "unended",
+        "s",
+        "objects/s",
+        "MB/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "stage means ms",
+        "peak RSS MiB",
+    ]);
+    for run in r["runs"].as_array().into_iter().flatten() {
+        let stages = run["stage_mean_ms"].as_object().map_or(String::new(), |m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let rss = run["peak_rss_kib"].as_array().map_or(String::new(), |a| {
+            a.iter()
+                .map(|v| format!("{:.0}", v.as_f64().unwrap_or(0.0) / 1024.0))
+                .collect::<Vec<_>>()
+                .join("/")
+        });
+        t.add_row([
+            run["workers"].to_string(),
+            run["done"].to_string(),
+            run["quarantined"].to_string(),
+            run["failed"].to_string(),
+            run["not_ended"].to_string(),
+            run["seconds"].to_string(),
+            run["objects_per_s"].to_string(),
+            run["mb_per_s"].to_string(),
+            run["latency_ms"]["p50"].to_string(),
+            run["latency_ms"]["p95"].to_string(),
+            run["latency_ms"]["p99"].to_string(),
+            stages,
+            rss,
+        ]);
+    }
+    println!("{t}");
+    let c = &r["ceiling"];
+    println!(
+        "Emulator ceiling (same objects, concurrency {}): S3 PUT {}/s ({} MB/s), SQS send {}/s, SQS receive+delete {}/s",
+        r["concurrency"],
+        c["s3_put_per_s"],
+        c["s3_put_mb_per_s"],
+        c["sqs_send_per_s"],
+        c["sqs_receive_delete_per_s"]
+    );
+    if let Some(best) = r["runs"].as_array().and_then(|a| {
+        a.iter()
+            .filter_map(|x| x["objects_per_s"].as_f64())
+            .reduce(f64::max)
+    }) && let Some(put) = c["s3_put_per_s"].as_f64()
+        && put > 0.0
+    {
+        println!(
+            "Best pipeline rate is {:.1}% of the raw PUT rate.",
+            best / put * 100.0
+        );
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn new_uuid() -> String {
+    let hex = format!("{:032x}", ulid::Ulid::new().0);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Clients for `endpoint` with LocalStack's test credentials when the chain has none.
+async fn clients(endpoint: &str) -> AwsClients {
+    let mut sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .load()
+        .await;
+    let mut builder = sdk.clone().into_builder();
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "intake-bench",
+        )));
+    }
+    if sdk.region().is_none() {
+        builder = builder.region(Region::new("us-east-1"));
+    }
+    sdk = builder.build();
+    AwsClients::from_sdk_config(&sdk)
+}
