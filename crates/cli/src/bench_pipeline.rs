@@ -7,24 +7,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use intake_aws::AwsClients;
 use intake_aws::provision::{apply, plan};
+use intake_core::config::AwsSection;
 use intake_core::names::BucketRole;
 use intake_core::{PipelineConfig, ResourceNames};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::up_cmd::localstack::{Docker, LocalStack};
-use crate::up_cmd::{clamd, clamd::LocalClamd, localstack, samples};
+use crate::up_cmd::{self, clamd, clamd::LocalClamd, localstack, new_uuid, now_ms, samples};
 
 /// Uploads (and raw ceiling calls) in flight at once.
 const CONCURRENCY: usize = 16;
@@ -173,7 +169,7 @@ async fn bench(
         .ok()
         .filter(|e| !e.is_empty())
     {
-        let clients = clients(&endpoint).await;
+        let clients = up_cmd::clients(&AwsSection::default(), &endpoint, false).await;
         match tokio::time::timeout(Duration::from_secs(15), clients.account_id()).await {
             Ok(Ok(_)) => {
                 say(format!(
@@ -209,7 +205,7 @@ async fn bench(
             let endpoint = stack.endpoint.clone();
             started.localstack = Some(stack);
             own_localstack = true;
-            let aws = clients(&endpoint).await;
+            let aws = up_cmd::clients(&AwsSection::default(), &endpoint, false).await;
             let t = Instant::now();
             while aws.account_id().await.is_err() {
                 if t.elapsed() > Duration::from_secs(60) {
@@ -693,52 +689,4 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn new_uuid() -> String {
-    let hex = format!("{:032x}", ulid::Ulid::new().0);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-/// Clients for `endpoint` with LocalStack's test credentials when the chain has none.
-async fn clients(endpoint: &str) -> AwsClients {
-    let mut sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .load()
-        .await;
-    let mut builder = sdk.clone().into_builder();
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        builder = builder.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "intake-bench",
-        )));
-    }
-    if sdk.region().is_none() {
-        builder = builder.region(Region::new("us-east-1"));
-    }
-    sdk = builder.build();
-    AwsClients::from_sdk_config(&sdk)
 }

@@ -369,7 +369,11 @@ async fn start_localstack(config_path: &Path, started: &mut Started) -> anyhow::
 /// Clients for `endpoint`. `test_credentials`: LocalStack's `test`/`test`, for a LocalStack
 /// started here; otherwise the usual chain, falling back to them when it finds none (a
 /// fresh machine has no AWS credentials, and LocalStack takes any).
-async fn clients(section: &AwsSection, endpoint: &str, test_credentials: bool) -> AwsClients {
+pub(crate) async fn clients(
+    section: &AwsSection,
+    endpoint: &str,
+    test_credentials: bool,
+) -> AwsClients {
     let local = || {
         SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "intake-up"))
     };
@@ -513,14 +517,14 @@ impl Row {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A ULID in a UUID's 8-4-4-4-12 shape: as unique, and what the key template expects.
-fn new_uuid() -> String {
+pub(crate) fn new_uuid() -> String {
     let hex = format!("{:032x}", ulid::Ulid::new().0);
     format!(
         "{}-{}-{}-{}-{}",
