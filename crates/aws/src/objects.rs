@@ -86,6 +86,98 @@ pub async fn copy_version(
     copy_version_with(aws, source, bucket, tags, CopyLimits::default()).await
 }
 
+/// [`copy_version`], unless an earlier attempt already made this copy: when the current
+/// version of the key in `bucket` carries the tag `marker_tag` with the value that `tags`
+/// gives it (the source's version), that version is returned and nothing is copied. Upload
+/// keys hold one upload each, so in a versioned bucket a retried copy (a worker killed
+/// after the copy, before it was recorded) would otherwise leave a second version behind.
+/// The returned flag says whether a copy was made now.
+pub async fn copy_version_once(
+    aws: &AwsClients,
+    source: &ObjectRef,
+    bucket: &str,
+    tags: &[(&str, &str)],
+    marker_tag: &str,
+) -> Result<(ObjectRef, bool), AwsError> {
+    let marker = tags
+        .iter()
+        .find(|(k, _)| *k == marker_tag)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| AwsError::InvalidRequest {
+            what: format!("a copy of {source} to bucket {bucket}"),
+            problem: format!("its tags lack the marker tag {marker_tag}"),
+        })?;
+    if let Some((version_id, current)) = current_tags(aws, bucket, &source.key).await?
+        && current.iter().any(|(k, v)| k == marker_tag && v == marker)
+    {
+        // The ETag, as a fresh copy would report it.
+        let head = aws
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(&source.key)
+            .set_version_id(version_id.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    &aws.endpoint,
+                    "HeadObject",
+                    &format!("s3://{bucket}/{} (an earlier copy)", source.key),
+                    e,
+                )
+            })?;
+        let earlier = ObjectRef {
+            bucket: bucket.to_owned(),
+            key: source.key.clone(),
+            version_id,
+            etag: head.e_tag().map(str::to_owned),
+            size: source.size,
+            tenant: source.tenant.clone(),
+            user: source.user.clone(),
+            sequencer: None,
+        };
+        return Ok((earlier, false));
+    }
+    Ok((copy_version(aws, source, bucket, tags).await?, true))
+}
+
+/// Tags and version id of the current version of `key`, `None` when the key has none; any
+/// other failure is an error (guessing "absent" would make a second copy).
+async fn current_tags(
+    aws: &AwsClients,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(Option<String>, Vec<(String, String)>)>, AwsError> {
+    match aws
+        .s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some((
+            out.version_id().map(str::to_owned),
+            tag_pairs(out.tag_set()),
+        ))),
+        Err(e)
+            if matches!(
+                crate::error::service_code(&e),
+                Some("NoSuchKey" | "NotFound")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(classify(
+            &aws.endpoint,
+            "GetObjectTagging",
+            &format!("s3://{bucket}/{key}"),
+            e,
+        )),
+    }
+}
+
 /// [`copy_version`] with explicit limits: objects over `single_max` are copied in parts
 /// (UploadPartCopy), keeping Content-Type and user metadata like a single copy does.
 pub async fn copy_version_with(

@@ -239,9 +239,16 @@ async fn act(
     if let Some(sig) = &signature {
         tags.push((SIGNATURE_TAG, sig.as_str()));
     }
-    let moved = objects::copy_version(&cx.aws, object, cx.names.bucket(role), &tags)
-        .await
-        .map_err(s3_failure)?;
+    // A retry after a crash between the copy and the delete reuses that copy.
+    let (moved, _) = objects::copy_version_once(
+        &cx.aws,
+        object,
+        cx.names.bucket(role),
+        &tags,
+        SOURCE_VERSION_TAG,
+    )
+    .await
+    .map_err(s3_failure)?;
     objects::delete_version(&cx.aws, object)
         .await
         .map_err(s3_failure)?;

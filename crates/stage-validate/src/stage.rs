@@ -161,7 +161,8 @@ impl Stage for Validate {
 }
 
 /// Copy the exact version into quarantine with the reason in tags, then delete that version
-/// from uploads. Both steps are idempotent, so a crash between them is finished by the retry.
+/// from uploads. A retry after a crash between the two finds its copy (by the source-version
+/// tag) instead of making a second one, then finishes the delete.
 async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<ObjectRef, StageError> {
     let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine);
     let tags = [
@@ -169,9 +170,15 @@ async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<Obje
         (STAGE_TAG, "validate"),
         (SOURCE_VERSION_TAG, object.version_token()),
     ];
-    let moved = objects::copy_version(&cx.aws, object, quarantine_bucket, &tags)
-        .await
-        .map_err(s3_failure)?;
+    let (moved, _) = objects::copy_version_once(
+        &cx.aws,
+        object,
+        quarantine_bucket,
+        &tags,
+        SOURCE_VERSION_TAG,
+    )
+    .await
+    .map_err(s3_failure)?;
     objects::delete_version(&cx.aws, object)
         .await
         .map_err(s3_failure)?;
