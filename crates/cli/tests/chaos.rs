@@ -232,16 +232,8 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
     tokio::time::sleep(Duration::from_secs(3)).await;
     collector.abort();
 
-    let report = Report::check(
-        &aws,
-        &ledger,
-        &names,
-        &uploads,
-        &states,
-        &outcomes.lock().unwrap(),
-        &finals,
-    )
-    .await;
+    let bodies = outcomes.lock().unwrap().clone();
+    let report = Report::check(&aws, &ledger, &names, &uploads, &states, &bodies, &finals).await;
     ledger.close().await;
     database.drop_it().await;
 
@@ -479,13 +471,13 @@ async fn upload_all(aws: AwsClients, names: ResourceNames) -> Vec<Upload> {
             intake_imaging::samples::photo_jpeg(360, 640, 90),
         ),
     ];
-    let documents = vec![
+    let documents = [
         ("report.pdf", "application/pdf", sample("report.pdf")),
         ("notes.txt", "text/plain", sample("notes.txt")),
     ];
     let elf = std::fs::read(env!("CARGO_BIN_EXE_intake")).expect("read the intake binary")[..8192]
         .to_vec();
-    let rejects = vec![
+    let rejects = [
         ("invoice.pdf", "application/pdf", sample("invoice.pdf")),
         ("setup.exe", "application/octet-stream", elf),
     ];

@@ -10,10 +10,20 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A marker that the test database flags as `Intake.Test.Marker.UNOFFICIAL`.
+///
+/// ```no_run
+/// let infected = [b"hello ".as_slice(), intake_testkit::clamd::TEST_MARKER].concat();
+/// // clamd with the test database reports Intake.Test.Marker.UNOFFICIAL for `infected`.
+/// ```
 pub const TEST_MARKER: &[u8] = b"INTAKE-TEST-SIGNATURE-3f9c1e";
 
 /// The EICAR anti-virus test file, assembled from parts so that no file in the repository
 /// holds it (scanners on developer machines would otherwise flag the source tree).
+///
+/// ```no_run
+/// let body = intake_testkit::clamd::eicar();
+/// assert_eq!(body.len(), 68);
+/// ```
 pub fn eicar() -> Vec<u8> {
     let parts = [
         "X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
@@ -24,6 +34,18 @@ pub fn eicar() -> Vec<u8> {
     parts.concat().into_bytes()
 }
 
+/// Why the clamd fixture could not start; the message names the package or shows clamd's log.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use intake_testkit::clamd::{ClamdFixture, ClamdFixtureError};
+/// match ClamdFixture::start("100M").await {
+///     Ok(clamd) => println!("clamd on {}", clamd.tcp_address()),
+///     Err(ClamdFixtureError::NotInstalled) => panic!("apt-get install clamav-daemon"),
+///     Err(e) => panic!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ClamdFixtureError {
     #[error(
@@ -41,6 +63,14 @@ pub enum ClamdFixtureError {
     NotReady { seconds: u64, log: String },
 }
 
+/// A clamd of this test's own (stopped when dropped), knowing only the test signatures.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+/// let clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+/// let address = format!("tcp://{}", clamd.tcp_address()); // for [stages.scan.scanner] address
+/// # Ok(()) }
+/// ```
 pub struct ClamdFixture {
     child: Option<Child>,
     dir: tempfile::TempDir,
@@ -58,6 +88,12 @@ fn clamd_binary() -> Option<PathBuf> {
 impl ClamdFixture {
     /// Start clamd with the test database; `stream_max` is its `StreamMaxLength`
     /// (e.g. `"1M"`, or `"100M"`, clamd's default).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let clamd = intake_testkit::clamd::ClamdFixture::start("1M").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn start(stream_max: &str) -> Result<Self, ClamdFixtureError> {
         let binary = clamd_binary().ok_or(ClamdFixtureError::NotInstalled)?;
         let dir = tempfile::tempdir().map_err(|source| ClamdFixtureError::Files {
@@ -141,19 +177,47 @@ impl ClamdFixture {
     }
 
     /// `127.0.0.1:PORT`
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+    /// assert!(clamd.tcp_address().starts_with("127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
     pub fn tcp_address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+    /// let address = format!("unix://{}", clamd.socket_path().display());
+    /// # Ok(()) }
+    /// ```
     pub fn socket_path(&self) -> PathBuf {
         self.dir.path().join("clamd.sock")
     }
 
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+    /// println!("{}", clamd.log());
+    /// # Ok(()) }
+    /// ```
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("clamd.log")).unwrap_or_default()
     }
 
     /// Stop clamd (as if it crashed or was taken down for maintenance).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let mut clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+    /// clamd.stop(); // scans now fail with a retryable scanner_connection error
+    /// # Ok(()) }
+    /// ```
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -162,6 +226,14 @@ impl ClamdFixture {
     }
 
     /// Start it again on the same port and socket.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::clamd::ClamdFixtureError> {
+    /// let mut clamd = intake_testkit::clamd::ClamdFixture::start("100M").await?;
+    /// clamd.stop();
+    /// clamd.restart().await?; // same port and socket
+    /// # Ok(()) }
+    /// ```
     pub async fn restart(&mut self) -> Result<(), ClamdFixtureError> {
         self.stop();
         let binary = clamd_binary().ok_or(ClamdFixtureError::NotInstalled)?;

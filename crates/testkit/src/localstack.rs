@@ -16,14 +16,42 @@ use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::localstack::LocalStack as LocalStackImage;
 
 /// The LocalStack release Intake is tested against.
+///
+/// ```no_run
+/// assert_eq!(intake_testkit::localstack::LOCALSTACK_TAG, "4.13.1");
+/// ```
 pub const LOCALSTACK_TAG: &str = "4.13.1";
 /// Services the tests use; fewer services start faster.
+///
+/// ```no_run
+/// assert!(intake_testkit::localstack::LOCALSTACK_SERVICES.contains("sqs"));
+/// ```
 pub const LOCALSTACK_SERVICES: &str = "s3,sqs,sns,cloudwatch,sts";
 /// Env var naming an already-running LocalStack (e.g. `http://127.0.0.1:4566`).
+///
+/// ```no_run
+/// // INTAKE_TEST_ENDPOINT=http://127.0.0.1:4566 cargo test
+/// assert_eq!(intake_testkit::localstack::ENDPOINT_ENV, "INTAKE_TEST_ENDPOINT");
+/// ```
 pub const ENDPOINT_ENV: &str = "INTAKE_TEST_ENDPOINT";
 /// Env var naming a file where every started container is recorded (CI prints it).
+///
+/// ```no_run
+/// // INTAKE_TESTKIT_LOG=target/containers.log cargo test
+/// assert_eq!(intake_testkit::localstack::LOG_ENV, "INTAKE_TESTKIT_LOG");
+/// ```
 pub const LOG_ENV: &str = "INTAKE_TESTKIT_LOG";
 
+/// Why a LocalStack could not be had; the message says what to check.
+///
+/// ```no_run
+/// # async fn demo() {
+/// match intake_testkit::LocalStack::start().await {
+///     Ok(localstack) => println!("LocalStack at {}", localstack.endpoint()),
+///     Err(e) => panic!("{e}"), // names Docker, the image and INTAKE_TEST_ENDPOINT
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
     #[error(
@@ -40,6 +68,16 @@ pub enum TestkitError {
     },
 }
 
+/// A LocalStack for a test: a container started through testcontainers from the local
+/// image, removed when this is dropped, or the running one `INTAKE_TEST_ENDPOINT` names.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+/// let localstack = intake_testkit::LocalStack::start().await?;
+/// let aws = localstack.clients();
+/// aws.s3.create_bucket().bucket("my-test-bucket").send().await.unwrap();
+/// # Ok(()) }
+/// ```
 pub struct LocalStack {
     endpoint: String,
     container: Option<ContainerAsync<LocalStackImage>>,
@@ -47,6 +85,12 @@ pub struct LocalStack {
 
 impl LocalStack {
     /// Start (or connect to) LocalStack and wait until it answers an API call.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn start() -> Result<Self, TestkitError> {
         let stack = match std::env::var(ENDPOINT_ENV) {
             Ok(endpoint) if !endpoint.is_empty() => LocalStack {
@@ -116,11 +160,27 @@ impl LocalStack {
     }
 
     /// The endpoint URL, e.g. `http://localhost:32771`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// assert!(localstack.endpoint().starts_with("http://"));
+    /// # Ok(()) }
+    /// ```
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// The container id when this fixture started one; `None` with `INTAKE_TEST_ENDPOINT`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// if let Some(id) = localstack.container_id() {
+    ///     println!("docker logs {id}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn container_id(&self) -> Option<&str> {
         self.container.as_ref().map(|c| c.id())
     }
@@ -128,6 +188,13 @@ impl LocalStack {
     /// An `SdkConfig` for LocalStack: credentials `test`/`test`, us-east-1, this endpoint.
     /// LocalStack checks presigned URLs against the secret `test`, so URLs these clients
     /// sign (the API's uploads and downloads) are accepted, and wrong ones refused.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// let sqs = aws_sdk_sqs::Client::new(&localstack.sdk_config());
+    /// # Ok(()) }
+    /// ```
     pub fn sdk_config(&self) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -146,11 +213,29 @@ impl LocalStack {
     }
 
     /// Every Intake AWS client, pointed at this LocalStack.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// let aws = localstack.clients();
+    /// let queues = aws.sqs.list_queues().send().await.unwrap();
+    /// # Ok(()) }
+    /// ```
     pub fn clients(&self) -> AwsClients {
         AwsClients::from_sdk_config(&self.sdk_config())
     }
 
     /// Environment for a child process (`intake` binary) to use this LocalStack.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), intake_testkit::TestkitError> {
+    /// let localstack = intake_testkit::LocalStack::start().await?;
+    /// let status = std::process::Command::new("intake")
+    ///     .args(["provision"])
+    ///     .envs(localstack.env())
+    ///     .status();
+    /// # Ok(()) }
+    /// ```
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),

@@ -2,6 +2,11 @@
 
 /// A pipeline name no other test uses: `it-` and a lowercase ULID (29 characters, short
 /// enough for every derived bucket and queue name).
+///
+/// ```
+/// let name = intake_testkit::unique_pipeline_name();
+/// assert!(name.starts_with("it-") && name.len() == 29);
+/// ```
 pub fn unique_pipeline_name() -> String {
     format!("it-{}", ulid::Ulid::new().to_string().to_lowercase())
 }

@@ -5,6 +5,17 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use intake_aws::AwsClients;
 
 /// Create `queue` and subscribe it to `topic_arn` with raw message delivery; returns its URL.
+///
+/// ```no_run
+/// # async fn demo(stack: &intake_testkit::IntakeStack) -> Result<(), String> {
+/// // Collect every outcome the stack's stages publish, as an app backend would.
+/// let account = stack.aws().account_id().await.map_err(|e| e.to_string())?;
+/// let topic = format!("arn:aws:sns:us-east-1:{account}:{}", stack.names().events_topic);
+/// let url = intake_testkit::queues::subscribe_test_queue(
+///     stack.aws(), &topic, &format!("{}-my-outcomes", stack.name())).await?;
+/// let messages = intake_testkit::queues::take(stack.aws(), &url, 2).await?;
+/// # Ok(()) }
+/// ```
 pub async fn subscribe_test_queue(
     aws: &AwsClients,
     topic_arn: &str,
@@ -35,6 +46,14 @@ pub async fn subscribe_test_queue(
 
 /// Receive up to 10 messages (long-polling up to `wait_secs`), with all their attributes,
 /// and delete them from the queue.
+///
+/// ```no_run
+/// # async fn demo(aws: &intake_aws::AwsClients, url: &str) -> Result<(), String> {
+/// for message in intake_testkit::queues::take(aws, url, 1).await? {
+///     println!("{}", message.body().unwrap_or_default());
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn take(aws: &AwsClients, url: &str, wait_secs: i32) -> Result<Vec<Message>, String> {
     let out = aws
         .sqs

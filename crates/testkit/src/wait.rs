@@ -8,6 +8,24 @@ use tokio::time::Instant;
 /// Call `check` until it returns `Some`, at most until `deadline` has passed, pausing briefly
 /// between tries. On timeout, panics with `what` and the last state `check` reported, so
 /// the failure says what was awaited and what was seen instead.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let tries = AtomicU32::new(0);
+/// let n = intake_testkit::eventually("the third try", Duration::from_secs(5), || async {
+///     match tries.fetch_add(1, Ordering::SeqCst) + 1 {
+///         n if n >= 3 => Ok(n),
+///         n => Err(format!("try {n}")),
+///     }
+/// })
+/// .await;
+/// assert_eq!(n, 3);
+/// # }
+/// ```
 pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
