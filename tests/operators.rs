@@ -31,10 +31,7 @@ async fn dead_lettered_scans_are_replayed_by_filter_after_the_fix_and_end_done_o
     // Two receives and the scan is dead-lettered: the retry budget runs out quickly.
     let p = Pipeline::start_with(|t| {
         t.replace("address = \"tcp://127.0.0.1:3310\"", &address)
-            .replace(
-                "visibility_timeout_secs = 300   # large objects",
-                "max_receive_count = 2\nvisibility_timeout_secs = 300   # large objects",
-            )
+            .replace("max_receive_count = 8\n", "max_receive_count = 2\n")
     })
     .await;
     assert_eq!(

@@ -13,8 +13,9 @@
 //! The configuration is the repository's `pipeline.toml` with two changes a deployment that
 //! expects killed workers and scanner outages makes too: a 15 s visibility timeout (a dead
 //! worker's messages come back in 15 s instead of 2–5 minutes; live workers extend it by
-//! heartbeat) and 10 receives before a DLQ (with the default backoff a message survives
-//! about two minutes of scanner outage plus a few kills). `CHAOS_SEED` replays a run.
+//! heartbeat) and 10 receives before a DLQ (12 for scan, whose default of 8 outlasts about
+//! two minutes of scanner outage), so that a message also survives a few kills.
+//! `CHAOS_SEED` replays a run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -138,7 +139,7 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
 
     // The run: uploads, the kill controller and the clamd outage all at once.
     let started = Instant::now();
-    let uploads = tokio::spawn(upload_all(aws.clone(), names.clone()));
+    let uploads = tokio::spawn(upload_all(aws.clone(), names.clone(), OBJECTS));
     let mut kills = Vec::new();
     let mut outage: Option<(Duration, Duration)> = None;
     let outage_at = Duration::from_secs(20);
@@ -187,44 +188,10 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
     let uploads = uploads.await.expect("uploads task");
     assert_eq!(uploads.len(), OBJECTS);
 
-    // Every object terminal, read from the shared ledger.
-    let mut pending: Vec<usize> = (0..OBJECTS).collect();
-    let mut states: HashMap<usize, String> = HashMap::new();
-    while !pending.is_empty() && started.elapsed() < DEADLINE {
-        let mut still = Vec::new();
-        for i in pending {
-            match ledger.state(&uploads[i].version).await.expect("read state") {
-                Some(s) if ["done", "quarantined", "failed"].contains(&s.as_str()) => {
-                    states.insert(i, s);
-                }
-                _ => still.push(i),
-            }
-        }
-        pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
+    let states = wait_terminal(&ledger, &uploads, started, DEADLINE).await;
     let terminal_after = started.elapsed();
-    eprintln!(
-        "chaos: {} of {OBJECTS} objects terminal after {:.1} s",
-        states.len(),
-        terminal_after.as_secs_f64()
-    );
-
-    // A final outcome recorded by a worker that was killed before publishing goes out when
-    // its message comes back (one visibility timeout later): wait for the queues to drain.
     let finals = final_outcomes(&config);
-    let stage_queues = stage_queue_urls(&aws, &names, &config).await;
-    let drain_deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let in_queues = total_depth(&aws, &stage_queues).await;
-        let published = objects_with_final(&outcomes.lock().unwrap(), &finals);
-        if (in_queues == 0 && published >= states.len()) || Instant::now() > drain_deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    wait_published(&aws, &names, &config, &outcomes, &finals, states.len()).await;
     for worker in &mut workers {
         terminate(worker);
     }
@@ -264,6 +231,63 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
     }
 }
 
+/// Polls the shared ledger until every upload is terminal or `deadline` after `started`;
+/// returns the terminal state of each upload that got one (by index).
+async fn wait_terminal(
+    ledger: &Ledger,
+    uploads: &[Upload],
+    started: Instant,
+    deadline: Duration,
+) -> HashMap<usize, String> {
+    let mut pending: Vec<usize> = (0..uploads.len()).collect();
+    let mut states: HashMap<usize, String> = HashMap::new();
+    while !pending.is_empty() && started.elapsed() < deadline {
+        let mut still = Vec::new();
+        for i in pending {
+            match ledger.state(&uploads[i].version).await.expect("read state") {
+                Some(s) if ["done", "quarantined", "failed"].contains(&s.as_str()) => {
+                    states.insert(i, s);
+                }
+                _ => still.push(i),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+    eprintln!(
+        "chaos: {} of {} objects terminal after {:.1} s",
+        states.len(),
+        uploads.len(),
+        started.elapsed().as_secs_f64()
+    );
+    states
+}
+
+/// A final outcome recorded by a worker that was killed before publishing goes out when
+/// its message comes back (one visibility timeout later): waits (up to 90 s) until the
+/// stage queues are empty and `terminal` objects have a final outcome on the topic.
+async fn wait_published(
+    aws: &AwsClients,
+    names: &ResourceNames,
+    config: &PipelineConfig,
+    outcomes: &Mutex<Vec<String>>,
+    finals: &HashSet<(String, String)>,
+    terminal: usize,
+) {
+    let stage_queues = stage_queue_urls(aws, names, config).await;
+    let drain_deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let in_queues = total_depth(aws, &stage_queues).await;
+        let published = objects_with_final(&outcomes.lock().unwrap(), finals);
+        if (in_queues == 0 && published >= terminal) || Instant::now() > drain_deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// The repository's pipeline with this run's name, clamd, visibility and receive limits.
 fn chaos_config(name: &str, clamd: &str) -> String {
     let mut text = REPO_CONFIG
@@ -275,7 +299,8 @@ fn chaos_config(name: &str, clamd: &str) -> String {
             "address = \"tcp://127.0.0.1:3310\"",
             &format!("address = \"tcp://{clamd}\""),
         )
-        .replace("max_receive_count = 5 ", "max_receive_count = 10 ");
+        .replace("max_receive_count = 5 ", "max_receive_count = 10 ")
+        .replace("max_receive_count = 8\n", "max_receive_count = 12\n");
     for (from, to) in [
         (
             "visibility_timeout_secs = 120 ",
@@ -289,7 +314,7 @@ fn chaos_config(name: &str, clamd: &str) -> String {
         assert!(text.contains(from), "pipeline.toml no longer has `{from}`");
         text = text.replace(from, to);
     }
-    assert!(text.contains("max_receive_count = 10 "));
+    assert!(text.contains("max_receive_count = 10 ") && text.contains("max_receive_count = 12\n"));
     assert!(text.contains(clamd));
     text
 }
@@ -450,7 +475,7 @@ fn terminate(child: &mut Child) {
 }
 
 /// The objects of the run, uploaded to the uploads bucket 16 at a time.
-async fn upload_all(aws: AwsClients, names: ResourceNames) -> Vec<Upload> {
+async fn upload_all(aws: AwsClients, names: ResourceNames, objects: usize) -> Vec<Upload> {
     let bucket = names.bucket(BucketRole::Uploads).to_owned();
     let sample = |name: &str| std::fs::read(format!("{SAMPLES}/{name}")).expect("sample file");
     let images: Vec<(&str, &str, Vec<u8>)> = vec![
@@ -481,7 +506,7 @@ async fn upload_all(aws: AwsClients, names: ResourceNames) -> Vec<Upload> {
         ("invoice.pdf", "application/pdf", sample("invoice.pdf")),
         ("setup.exe", "application/octet-stream", elf),
     ];
-    let plan: Vec<(Kind, &str, &str, Vec<u8>)> = (0..OBJECTS)
+    let plan: Vec<(Kind, &str, &str, Vec<u8>)> = (0..objects)
         .map(|i| {
             let (kind, (file, content_type, body)) = match i % 20 {
                 0..8 => (Kind::Image, images[i % images.len()].clone()),
@@ -826,5 +851,360 @@ impl Report {
             self.completions,
             self.versions_checked
         )
+    }
+}
+
+/// Objects of the container run.
+const CONTAINER_OBJECTS: usize = 300;
+const CONTAINER_KILLS: usize = 12;
+const CUT_OFF: Duration = Duration::from_secs(30);
+const BASE_IMAGE: &str = "intake-base:bookworm";
+const CLAMD_IMAGE: &str = "intake-clamd:local";
+const POSTGRES_IMAGE: &str = "intake-postgres:local";
+
+/// The same checks with the workers as containers on private Docker networks: three
+/// `intake run` containers (the test's own binary, mounted into the project's Debian base
+/// image) on an `aws` network with LocalStack and clamd, and a `db` network with
+/// PostgreSQL. `docker kill` and `docker start` them 12 times, and cut worker 0 off the
+/// `db` network for 30 s with `docker network disconnect`: its messages go to the others,
+/// and what it held when cut off is not applied twice when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_containers_survive_docker_kill_and_a_database_partition_exactly_once() {
+    for image in [BASE_IMAGE, CLAMD_IMAGE, POSTGRES_IMAGE] {
+        assert!(
+            docker(&["image", "inspect", "--format", "{{.Id}}", image]).is_ok(),
+            "image {image} is missing: build it with `deploy/build-image.sh clamd postgres` (no registry needed; .ci/run does)"
+        );
+    }
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("chaos (containers): seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let localstack = LocalStack::start().await.expect("LocalStack");
+    let localstack_id = localstack
+        .container_id()
+        .expect("this test connects its LocalStack container to a private network: unset INTAKE_TEST_ENDPOINT")
+        .to_owned();
+    let aws = localstack.clients();
+    let name = unique_pipeline_name();
+    let mut docker_objects = DockerObjects::new(&name);
+    let aws_net = docker_objects.network("aws");
+    let db_net = docker_objects.network("db");
+    docker(&[
+        "network",
+        "connect",
+        "--alias",
+        "localstack",
+        &aws_net,
+        &localstack_id,
+    ])
+    .expect("connect LocalStack to the aws network");
+    docker_objects
+        .connected
+        .push((aws_net.clone(), localstack_id.clone()));
+    docker_objects.run(&[
+        "--network",
+        &aws_net,
+        "--network-alias",
+        "clamd",
+        "--name",
+        &format!("{name}-clamd"),
+        CLAMD_IMAGE,
+    ]);
+    let password = "chaos-ledger";
+    docker_objects.run(&[
+        "--network",
+        &db_net,
+        "--network-alias",
+        "postgres",
+        "--name",
+        &format!("{name}-postgres"),
+        "-e",
+        &format!("POSTGRES_PASSWORD={password}"),
+        "-p",
+        "127.0.0.1::5432",
+        POSTGRES_IMAGE,
+    ]);
+    let port = docker(&["port", &format!("{name}-postgres"), "5432/tcp"])
+        .expect("PostgreSQL's port")
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .expect("a published port")
+        .trim()
+        .to_owned();
+    let host_url = format!("postgres://intake:{password}@127.0.0.1:{port}/intake");
+    let ledger = connect_when_up(&host_url).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = chaos_config(&name, "clamd:3310");
+    let config_path = dir.path().join("pipeline.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = PipelineConfig::from_toml(&text, "chaos pipeline.toml").expect("chaos config");
+    apply(&aws, &plan(&aws, &config).await.expect("plan"))
+        .await
+        .expect("provision");
+    let names = ResourceNames::of(&config);
+    let account = aws.account_id().await.unwrap();
+    let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
+    let outcomes_url =
+        queues::subscribe_test_queue(&aws, &events_arn, &format!("{name}-chaos-outcomes"))
+            .await
+            .expect("test subscriber");
+    let outcomes = Arc::new(Mutex::new(Vec::<String>::new()));
+    let collector = tokio::spawn(collect(aws.clone(), outcomes_url, outcomes.clone()));
+
+    let binary = env!("CARGO_BIN_EXE_intake");
+    let workers: Vec<String> = (0..WORKER_PROCESSES)
+        .map(|i| format!("{name}-worker-{i}"))
+        .collect();
+    for worker in &workers {
+        docker(&[
+            "create",
+            "--name",
+            worker,
+            "--network",
+            &aws_net,
+            "-v",
+            &format!("{binary}:/usr/local/bin/intake:ro"),
+            "-v",
+            &format!("{}:/etc/intake/pipeline.toml:ro", config_path.display()),
+            "-e",
+            "AWS_ENDPOINT_URL=http://localstack:4566",
+            "-e",
+            "AWS_ACCESS_KEY_ID=test",
+            "-e",
+            "AWS_SECRET_ACCESS_KEY=test",
+            "-e",
+            "AWS_REGION=us-east-1",
+            "-e",
+            &format!("INTAKE_DATABASE_URL=postgres://intake:{password}@postgres:5432/intake"),
+            "-e",
+            "INTAKE_METRICS=0",
+            "-e",
+            "RUST_LOG=warn",
+            "-e",
+            &format!("HOSTNAME={worker}"),
+            BASE_IMAGE,
+            "intake",
+            "--config",
+            "/etc/intake/pipeline.toml",
+            "run",
+        ])
+        .expect("create a worker container");
+        docker_objects.containers.push(worker.clone());
+        docker(&["network", "connect", &db_net, worker]).expect("connect a worker to db");
+        docker(&["start", worker]).expect("start a worker container");
+    }
+    wait_containers_running(&workers).await;
+
+    let started = Instant::now();
+    let uploads = tokio::spawn(upload_all(aws.clone(), names.clone(), CONTAINER_OBJECTS));
+    let cut_at = Duration::from_secs(8);
+    let mut cut: Option<(Duration, Duration)> = None;
+    let mut kills = Vec::new();
+    while kills.len() < CONTAINER_KILLS || cut.is_none_or(|(_, until)| until.is_zero()) {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..5_000))).await;
+        let now = started.elapsed();
+        if cut.is_none() && now >= cut_at {
+            docker(&["network", "disconnect", "--force", &db_net, &workers[0]])
+                .expect("cut worker 0 off the database");
+            eprintln!(
+                "chaos: worker 0 cut off PostgreSQL at {:.1} s",
+                now.as_secs_f64()
+            );
+            cut = Some((now, Duration::ZERO));
+        } else if let Some((from, until)) = cut.as_mut()
+            && until.is_zero()
+            && now >= *from + CUT_OFF
+        {
+            docker(&["network", "connect", &db_net, &workers[0]])
+                .expect("reconnect worker 0 to the database");
+            *until = now;
+            eprintln!(
+                "chaos: worker 0 back on PostgreSQL at {:.1} s",
+                now.as_secs_f64()
+            );
+        }
+        if kills.len() < CONTAINER_KILLS {
+            // Worker 0 is left alone while it is cut off, so that it comes back with
+            // whatever it held when the cut came.
+            let cut_now = cut.is_some_and(|(_, until)| until.is_zero());
+            let victim = rng.random_range(usize::from(cut_now)..WORKER_PROCESSES);
+            docker(&["kill", "--signal", "KILL", &workers[victim]]).expect("docker kill");
+            docker(&["start", &workers[victim]]).expect("docker start");
+            kills.push((started.elapsed(), victim));
+        }
+    }
+    let (cut_from, cut_until) = cut.unwrap();
+    let uploads = uploads.await.expect("uploads task");
+    let states = wait_terminal(&ledger, &uploads, started, DEADLINE).await;
+    let terminal_after = started.elapsed();
+    let finals = final_outcomes(&config);
+    wait_published(&aws, &names, &config, &outcomes, &finals, states.len()).await;
+
+    // Worker 0's own account of the cut: the ledger calls that failed while it lasted.
+    let worker0_log = docker(&["logs", &workers[0]]).unwrap_or_default();
+    let ledger_errors = worker0_log
+        .lines()
+        .filter(|l| l.contains("ledger") || l.contains("database") || l.contains("postgres"))
+        .count();
+    for worker in &workers {
+        let _ = docker(&["stop", "--time", "30", worker]);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    collector.abort();
+
+    let bodies = outcomes.lock().unwrap().clone();
+    let report = Report::check(&aws, &ledger, &names, &uploads, &states, &bodies, &finals).await;
+    ledger.close().await;
+    println!(
+        "chaos (containers): objects={CONTAINER_OBJECTS} worker_containers={WORKER_PROCESSES} docker_kills={} worker0_cut_off_db={:.0}s ({:.1}–{:.1} s) worker0_ledger_error_lines={ledger_errors} terminal_after={:.1}s seed={seed}",
+        kills.len(),
+        (cut_until - cut_from).as_secs_f64(),
+        cut_from.as_secs_f64(),
+        cut_until.as_secs_f64(),
+        terminal_after.as_secs_f64(),
+    );
+    println!(
+        "{}",
+        report
+            .summary()
+            .replacen("chaos:", "chaos (containers):", 1)
+    );
+    let mut problems = report.problems;
+    if ledger_errors == 0 {
+        problems.push(
+            "worker 0 logged no ledger error while cut off PostgreSQL: the cut did not take"
+                .to_owned(),
+        );
+    }
+    if !problems.is_empty() {
+        let logs: String = workers
+            .iter()
+            .map(|w| {
+                let log = docker(&["logs", "--tail", "40", w]).unwrap_or_default();
+                format!("[{w}]\n{log}\n")
+            })
+            .collect();
+        panic!(
+            "chaos (containers): {} problem(s):\n{}\n--- worker logs (tails)\n{logs}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+    drop(docker_objects);
+}
+
+/// Runs `docker` with `args`; stdout and stderr together on success, stderr on failure.
+fn docker(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("docker {}: {e}", args.join(" ")))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("docker {}: {text}", args.join(" ")))
+    }
+}
+
+/// Containers, networks and connections this test made, removed when it ends (also
+/// when it fails).
+struct DockerObjects {
+    prefix: String,
+    containers: Vec<String>,
+    networks: Vec<String>,
+    connected: Vec<(String, String)>,
+}
+
+impl DockerObjects {
+    fn new(prefix: &str) -> Self {
+        DockerObjects {
+            prefix: prefix.to_owned(),
+            containers: Vec::new(),
+            networks: Vec::new(),
+            connected: Vec::new(),
+        }
+    }
+
+    fn network(&mut self, role: &str) -> String {
+        let name = format!("{}-{role}", self.prefix);
+        docker(&["network", "create", &name]).expect("create a network");
+        self.networks.push(name.clone());
+        name
+    }
+
+    /// `docker run -d` with `args`; the container is removed at the end.
+    fn run(&mut self, args: &[&str]) {
+        let mut all = vec!["run", "-d"];
+        all.extend_from_slice(args);
+        let id = docker(&all).expect("docker run").trim().to_owned();
+        self.containers.push(id);
+    }
+}
+
+impl Drop for DockerObjects {
+    fn drop(&mut self) {
+        for container in &self.containers {
+            let _ = docker(&["rm", "--force", "--volumes", container]);
+        }
+        for (network, container) in &self.connected {
+            let _ = docker(&["network", "disconnect", "--force", network, container]);
+        }
+        for network in &self.networks {
+            let _ = docker(&["network", "rm", network]);
+        }
+    }
+}
+
+/// The ledger through the published port, once PostgreSQL accepts connections (it
+/// initialises its data directory first); migrated here before the workers start.
+async fn connect_when_up(url: &str) -> Ledger {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Ledger::connect(url).await {
+            Ok(ledger) => return ledger,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!("PostgreSQL not up yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("PostgreSQL container did not accept connections in 60 s: {e}"),
+        }
+    }
+}
+
+/// Until every worker container has logged each stage worker running.
+async fn wait_containers_running(workers: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = workers
+            .iter()
+            .filter(|w| {
+                docker(&["logs", w.as_str()])
+                    .map(|l| l.matches("worker running").count() >= 6)
+                    .unwrap_or(false)
+            })
+            .count();
+        if ready == workers.len() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: String = workers
+                .iter()
+                .map(|w| format!("[{w}]\n{}\n", docker(&["logs", w]).unwrap_or_default()))
+                .collect();
+            panic!("worker containers not running after 60 s:\n{logs}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
