@@ -81,9 +81,9 @@ enum Command {
         /// Stages to run (comma-separated); default: every configured stage this build has.
         #[arg(long, value_delimiter = ',')]
         stages: Option<Vec<String>>,
-        /// Messages processed at once, per stage.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
+        /// Messages processed at once, per stage (default: [workers] concurrency, 8).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        concurrency: Option<u32>,
     },
     /// Serve the HTTP API and web page ([api] in pipeline.toml) until SIGINT/SIGTERM:
     /// presigned uploads per tenant, file state and events, downloads and deletes.

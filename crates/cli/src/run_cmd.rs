@@ -25,8 +25,9 @@ use crate::Failure;
 pub async fn run(
     config: PipelineConfig,
     stages: Option<Vec<String>>,
-    concurrency: usize,
+    concurrency: Option<u32>,
 ) -> Result<(), Failure> {
+    let concurrency = concurrency.unwrap_or(config.workers.concurrency) as usize;
     let selected: Vec<StageKind> = match stages {
         None => config.queue_kinds(),
         Some(names) => {
@@ -119,6 +120,9 @@ pub async fn start_all(
         let settings = WorkerSettings {
             concurrency,
             metrics,
+            shutdown_grace: std::time::Duration::from_secs(u64::from(
+                cx.config.workers.shutdown_grace_secs,
+            )),
             ..WorkerSettings::default()
         };
         let mut stop = stop_rx.clone();

@@ -491,3 +491,40 @@ fn deletion_defaults_to_all_versions_and_has_its_own_queue_settings() {
     let text = format!("{REPO_CONFIG}\n[stages.delete]\non.deleted = \"done\"\n");
     assert!(PipelineConfig::from_toml(&text, "pipeline.toml").is_err());
 }
+
+#[test]
+fn workers_bounds_come_from_config_with_defaults_and_are_validated_with_their_paths() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap();
+    assert_eq!(config.workers.concurrency, 8);
+    assert_eq!(config.workers.shutdown_grace_secs, 25);
+
+    // Without the section: the same defaults.
+    let start = REPO_CONFIG.find("\n[workers]\n").unwrap();
+    let end = start + REPO_CONFIG[start + 1..].find("\n\n").unwrap() + 1;
+    let without = format!("{}{}", &REPO_CONFIG[..start], &REPO_CONFIG[end..]);
+    let config = PipelineConfig::from_toml(&without, "pipeline.toml").unwrap();
+    assert_eq!(
+        config.workers,
+        intake_core::config::WorkersSection::default()
+    );
+
+    for (bad, path) in [
+        ("concurrency = 0", "workers.concurrency"),
+        ("concurrency = 5000", "workers.concurrency"),
+    ] {
+        let text = REPO_CONFIG.replace("concurrency = 8\n", &format!("{bad}\n"));
+        let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+        assert!(err.to_string().contains(path), "{bad}: {err}");
+        assert!(err.to_string().contains("1 to 1000"), "{bad}: {err}");
+    }
+    let text = REPO_CONFIG.replace("shutdown_grace_secs = 25 ", "shutdown_grace_secs = 99999 ");
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("workers.shutdown_grace_secs"),
+        "{err}"
+    );
+
+    let text = REPO_CONFIG.replace("[workers]\n", "[workers]\nconcurency = 4\n");
+    let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+    assert!(err.to_string().contains("concurency"), "{err}");
+}

@@ -42,6 +42,8 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub ledger: LedgerSection,
     #[serde(default)]
+    pub workers: WorkersSection,
+    #[serde(default)]
     pub deletion: DeletionSection,
     #[serde(default)]
     pub api: ApiSection,
@@ -477,6 +479,28 @@ impl Default for LedgerSection {
     }
 }
 
+/// The bounds of one `intake run` process: messages in flight per stage (memory for
+/// images is bounded separately, by `[stages.thumbnail.images] memory_budget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersSection {
+    /// Messages each stage worker handles at once; more wait in the queue.
+    #[serde(default = "defaults::worker_concurrency")]
+    pub concurrency: u32,
+    /// How long in-flight work may run on after SIGTERM before it is handed back.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u32,
+}
+
+impl Default for WorkersSection {
+    fn default() -> Self {
+        WorkersSection {
+            concurrency: defaults::worker_concurrency(),
+            shutdown_grace_secs: defaults::shutdown_grace_secs(),
+        }
+    }
+}
+
 /// The deletion worker: what a deletion removes, and its queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -694,6 +718,12 @@ pub mod defaults {
     }
     pub fn clamd_timeout_secs() -> u32 {
         120
+    }
+    pub fn worker_concurrency() -> u32 {
+        8
+    }
+    pub fn shutdown_grace_secs() -> u32 {
+        25
     }
     pub fn database_url() -> String {
         "sqlite://intake.db".into()

@@ -60,6 +60,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Vec<Problem> {
     check_lifecycle(config, &mut problems);
     check_alarms(config, &mut problems);
     check_ledger(config, &mut problems);
+    check_workers(config, &mut problems);
     check_api(config, &mut problems);
     problems
 }
@@ -889,6 +890,24 @@ fn check_ledger(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             "ledger.database_url",
             format!("\"{url}\" is neither a SQLite nor a PostgreSQL URL"),
             "use \"sqlite://intake.db\" (a file) or \"postgres://user@host/db\"",
+        ));
+    }
+}
+
+fn check_workers(config: &PipelineConfig, problems: &mut Vec<Problem>) {
+    let w = &config.workers;
+    if !(1..=1000).contains(&w.concurrency) {
+        problems.push(Problem::new(
+            "workers.concurrency",
+            format!("{} is out of range", w.concurrency),
+            "use 1 to 1000 messages at once per stage (8 by default; more only helps while the services are not saturated)",
+        ));
+    }
+    if w.shutdown_grace_secs > 43_200 {
+        problems.push(Problem::new(
+            "workers.shutdown_grace_secs",
+            format!("{} is out of range", w.shutdown_grace_secs),
+            "use 0 to 43200 seconds; keep it below your orchestrator's kill timeout (Kubernetes: terminationGracePeriodSeconds)",
         ));
     }
 }
