@@ -85,12 +85,7 @@ struct Upload {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_once() {
-    let seed: u64 = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("chaos: seed {seed} (CHAOS_SEED={seed} replays the same kill schedule)");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (seed, mut rng) = kill_schedule();
 
     let localstack = LocalStack::start().await.expect("LocalStack");
     let aws = localstack.clients();
@@ -102,22 +97,11 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
     let text = chaos_config(&name, &clamd.tcp_address());
     let config_path = dir.path().join("pipeline.toml");
     std::fs::write(&config_path, &text).unwrap();
-    let config = PipelineConfig::from_toml(&text, "chaos pipeline.toml").expect("chaos config");
-    apply(&aws, &plan(&aws, &config).await.expect("plan"))
-        .await
-        .expect("provision");
-    let names = ResourceNames::of(&config);
+    let (config, names) = provision(&aws, &text).await;
     // Migrated here, once, before three processes open it at the same moment.
     let ledger = Ledger::connect(&database.url).await.expect("ledger");
 
-    let account = aws.account_id().await.unwrap();
-    let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
-    let outcomes_url =
-        queues::subscribe_test_queue(&aws, &events_arn, &format!("{name}-chaos-outcomes"))
-            .await
-            .expect("test subscriber");
-    let outcomes = Arc::new(Mutex::new(Vec::<String>::new()));
-    let collector = tokio::spawn(collect(aws.clone(), outcomes_url, outcomes.clone()));
+    let (outcomes, collector) = subscribe_outcomes(&aws, &names).await;
 
     let spawner = Spawner {
         binary: PathBuf::from(env!("CARGO_BIN_EXE_intake")),
@@ -229,6 +213,42 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
             report.problems.join("\n")
         );
     }
+}
+
+/// The seed of this run's random choices (`CHAOS_SEED` replays one) and its generator.
+fn kill_schedule() -> (u64, StdRng) {
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("chaos: seed {seed} (CHAOS_SEED={seed} replays the same kill schedule)");
+    (seed, StdRng::seed_from_u64(seed))
+}
+
+/// Parses and provisions the chaos pipeline on LocalStack.
+async fn provision(aws: &AwsClients, text: &str) -> (PipelineConfig, ResourceNames) {
+    let config = PipelineConfig::from_toml(text, "chaos pipeline.toml").expect("chaos config");
+    apply(aws, &plan(aws, &config).await.expect("plan"))
+        .await
+        .expect("provision");
+    let names = ResourceNames::of(&config);
+    (config, names)
+}
+
+/// A test queue subscribed to the events topic, and a task that collects every body.
+async fn subscribe_outcomes(
+    aws: &AwsClients,
+    names: &ResourceNames,
+) -> (Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    let account = aws.account_id().await.unwrap();
+    let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
+    let queue = format!("{}-chaos-outcomes", names.prefix);
+    let url = queues::subscribe_test_queue(aws, &events_arn, &queue)
+        .await
+        .expect("test subscriber");
+    let outcomes = Arc::new(Mutex::new(Vec::<String>::new()));
+    let collector = tokio::spawn(collect(aws.clone(), url, outcomes.clone()));
+    (outcomes, collector)
 }
 
 /// Polls the shared ledger until every upload is terminal or `deadline` after `started`;
@@ -876,12 +896,7 @@ async fn worker_containers_survive_docker_kill_and_a_database_partition_exactly_
             "image {image} is missing: build it with `deploy/build-image.sh clamd postgres` (no registry needed; .ci/run does)"
         );
     }
-    let seed: u64 = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("chaos (containers): seed {seed}");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (seed, mut rng) = kill_schedule();
 
     let localstack = LocalStack::start().await.expect("LocalStack");
     let localstack_id = localstack
@@ -943,19 +958,8 @@ async fn worker_containers_survive_docker_kill_and_a_database_partition_exactly_
     let text = chaos_config(&name, "clamd:3310");
     let config_path = dir.path().join("pipeline.toml");
     std::fs::write(&config_path, &text).unwrap();
-    let config = PipelineConfig::from_toml(&text, "chaos pipeline.toml").expect("chaos config");
-    apply(&aws, &plan(&aws, &config).await.expect("plan"))
-        .await
-        .expect("provision");
-    let names = ResourceNames::of(&config);
-    let account = aws.account_id().await.unwrap();
-    let events_arn = format!("arn:aws:sns:us-east-1:{account}:{}", names.events_topic);
-    let outcomes_url =
-        queues::subscribe_test_queue(&aws, &events_arn, &format!("{name}-chaos-outcomes"))
-            .await
-            .expect("test subscriber");
-    let outcomes = Arc::new(Mutex::new(Vec::<String>::new()));
-    let collector = tokio::spawn(collect(aws.clone(), outcomes_url, outcomes.clone()));
+    let (config, names) = provision(&aws, &text).await;
+    let (outcomes, collector) = subscribe_outcomes(&aws, &names).await;
 
     let binary = env!("CARGO_BIN_EXE_intake");
     let workers: Vec<String> = (0..WORKER_PROCESSES)
