@@ -176,9 +176,7 @@ async fn a_thousand_objects_survive_fifty_sigkills_and_a_clamd_outage_exactly_on
     let terminal_after = started.elapsed();
     let finals = final_outcomes(&config);
     wait_published(&aws, &names, &config, &outcomes, &finals, states.len()).await;
-    for worker in &mut workers {
-        terminate(worker);
-    }
+    terminate_all(&mut workers);
     // The collector takes whatever is still on the way.
     tokio::time::sleep(Duration::from_secs(3)).await;
     collector.abort();
@@ -478,20 +476,24 @@ impl Spawner {
     }
 }
 
-/// SIGTERM, then SIGKILL if it has not exited within 30 s.
-fn terminate(child: &mut Child) {
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+/// SIGTERM to every worker at once (each may wait out its pending long poll), then
+/// SIGKILL to any that has not exited within 30 s.
+fn terminate_all(children: &mut [Child]) {
+    for child in children.iter() {
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for child in children.iter_mut() {
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// The objects of the run, uploaded to the uploads bucket 16 at a time.
@@ -1056,9 +1058,10 @@ async fn worker_containers_survive_docker_kill_and_a_database_partition_exactly_
         .lines()
         .filter(|l| l.contains("ledger") || l.contains("database") || l.contains("postgres"))
         .count();
-    for worker in &workers {
-        let _ = docker(&["stop", "--time", "30", worker]);
-    }
+    // One `docker stop` stops them all at once.
+    let mut stop = vec!["stop", "--time", "30"];
+    stop.extend(workers.iter().map(String::as_str));
+    let _ = docker(&stop);
     tokio::time::sleep(Duration::from_secs(3)).await;
     collector.abort();
 
