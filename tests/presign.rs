@@ -194,7 +194,17 @@ async fn a_presigned_put_takes_only_the_signed_size_and_type() {
         .and_then(|rest| rest.split('&').next())
         .unwrap();
     println!("X-Amz-SignedHeaders={signed_headers}");
-    assert_eq!(signed_headers, "content-length%3Bcontent-type%3Bhost");
+    assert_eq!(
+        signed_headers,
+        "content-length%3Bcontent-type%3Bhost%3Bif-none-match"
+    );
+    assert!(
+        signed
+            .headers
+            .contains(&("if-none-match".into(), "*".into())),
+        "{:?}",
+        signed.headers
+    );
     assert!(
         signed
             .headers
@@ -228,9 +238,16 @@ async fn a_presigned_put_takes_only_the_signed_size_and_type() {
         "no object after refusals"
     );
 
-    // The URL itself still works for exactly what it grants.
+    // The URL itself still works for exactly what it grants, once: a second PUT of the key
+    // (a client's retry of a PUT that had succeeded) is refused while the first is there.
     let (status, _, _) = put(&f.http, &signed, pattern(1000), None).await;
     assert_eq!(status, 200);
+    let (status, text, _) = put(&f.http, &signed, pattern(1000), None).await;
+    refused(
+        "a second PUT of the key",
+        (status, &text),
+        "PreconditionFailed",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

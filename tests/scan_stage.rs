@@ -238,12 +238,12 @@ async fn a_clamd_outage_is_retried_and_completes_once_clamd_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn each_version_gets_its_own_verdict() {
+async fn a_later_version_of_a_key_is_refused_before_the_scanner_and_never_promoted() {
     let clamd = ClamdFixture::start("1M").await.expect("clamd");
     let p = pipeline_with(&clamd).await;
     // A clean version is uploaded; while it moves through the stages, a second version of
-    // the same key (EICAR) arrives. (Uploading both before any worker runs could make the
-    // first event stale: the ledger drops an event overtaken by a later one for its key.)
+    // the same key (EICAR) arrives: one file, one version, so the second is refused at
+    // validate (`upload_reused`) and quarantined, and only the first is scanned and stored.
     let k = key("tenant-a", "notes.txt");
     let clean_version = p
         .upload(&k, b"meeting notes, nothing else\n".to_vec(), "text/plain")
@@ -252,20 +252,29 @@ async fn each_version_gets_its_own_verdict() {
     let scan = p.spawn_worker(Scan::from_config(&p.config), "s1").await;
     let mut outcomes = p.outcomes(1).await;
     let infected_version = p.upload(&k, eicar(), "text/plain").await;
-    outcomes.extend(p.outcomes(4 - outcomes.len()).await);
+    outcomes.extend(p.outcomes(3 - outcomes.len()).await);
     validate.stop().await;
     scan.stop().await;
 
-    let verdict = |version: &str| {
+    let outcome = |stage: &str, version: &str| {
         outcomes
             .iter()
-            .find(|o| o.stage == "scan" && o.object.version_id.as_deref() == Some(version))
-            .map(|o| o.outcome.clone())
-            .unwrap_or_else(|| panic!("no scan outcome for version {version}: {outcomes:#?}"))
+            .find(|o| o.stage == stage && o.object.version_id.as_deref() == Some(version))
+            .map(|o| (o.outcome.clone(), o.code.clone()))
+            .unwrap_or_else(|| panic!("no {stage} outcome for version {version}: {outcomes:#?}"))
     };
-    assert_eq!(verdict(&clean_version), "clean");
-    assert_eq!(verdict(&infected_version), "infected");
-    // The store holds only content whose own version was scanned clean.
+    assert_eq!(outcome("scan", &clean_version).0, "clean");
+    assert_eq!(
+        outcome("validate", &infected_version),
+        ("rejected".to_owned(), Some("upload_reused".to_owned()))
+    );
+    assert!(
+        !outcomes
+            .iter()
+            .any(|o| o.stage == "scan" && o.object.version_id.as_deref() == Some(&infected_version)),
+        "the refused version never reached the scanner: {outcomes:#?}"
+    );
+    // The store holds only the file's version, scanned clean.
     let stored = p
         .aws
         .s3
@@ -287,6 +296,7 @@ async fn each_version_gets_its_own_verdict() {
         tag(&q, "intake-source-version"),
         Some(infected_version.as_str())
     );
+    assert_eq!(tag(&q, "intake-reason"), Some("upload_reused"));
 }
 
 fn proc_status_kib(field: &str) -> u64 {

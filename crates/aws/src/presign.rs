@@ -60,7 +60,11 @@ pub struct PresignedPost {
 }
 
 /// Presigned PUT whose signature covers Content-Type and Content-Length, so S3 itself refuses
-/// a body of another size or type.
+/// a body of another size or type, and `If-None-Match: *`, so S3 refuses (412) a second PUT
+/// of the key while the first version is still in the bucket: a client's retry of a PUT
+/// that had in fact succeeded is told so instead of storing a second version. (The pipeline
+/// refuses any later version anyway, `upload_reused`: a POST or a PUT after promotion moved
+/// the first one out gets past S3.)
 pub async fn presign_put(
     aws: &AwsClients,
     bucket: &str,
@@ -81,6 +85,7 @@ pub async fn presign_put(
         .key(key)
         .content_type(content_type)
         .content_length(length)
+        .if_none_match("*")
         .customize()
         .config_override(signed_with(credentials))
         .presigned(validity.config(&what)?)

@@ -29,7 +29,7 @@ pub enum ReprocessError {
     Refused { object: String, reason: String },
 }
 
-/// What to reprocess: one key (its newest version), or every key under a prefix.
+/// What to reprocess: one key (the version that is its file), or every key under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Key(String),
@@ -56,12 +56,12 @@ pub async fn plan(
 ) -> Result<Vec<Result<Planned, ReprocessError>>, StoreError> {
     let uploads = names.bucket(BucketRole::Uploads);
     let versions = match selection {
+        // The version that is the file (one file, one version), as for a prefix.
         Selection::Key(key) => ledger
-            .history(uploads, key)
+            .latest_versions(uploads, key)
             .await?
             .into_iter()
-            .take(1)
-            .map(|h| (key.clone(), h.version, h.state))
+            .filter(|(k, _, _)| k == key)
             .collect(),
         Selection::Prefix(prefix) => ledger.latest_versions(uploads, prefix).await?,
     };

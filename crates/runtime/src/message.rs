@@ -13,7 +13,7 @@ use intake_core::event::{Incoming, parse_body};
 use intake_core::outcome::{OUTCOME_SCHEMA_VERSION, Timings};
 use intake_core::state_machine::StageKind;
 use intake_core::{ErrorClass, OutcomeMessage};
-use intake_store::{Begin, Completion, Freshness, Ledger, StageResult, VersionKey};
+use intake_store::{Begin, Completion, Ledger, StageResult, VersionKey};
 
 use crate::backoff::{Backoff, MAX_VISIBILITY};
 use crate::metrics::{MetricEvent, Metrics};
@@ -150,18 +150,11 @@ async fn process_one<S: Stage>(
         detail: e.to_string(),
     };
 
-    if input.upstream.is_none()
-        && let Some(sequencer) = &input.object.sequencer
-        && let Freshness::Stale { newer, .. } = shared
-            .ledger
-            .observe_sequencer(&version, sequencer)
-            .await
-            .map_err(store_failure)?
-    {
-        tracing::info!(object = %version, newer, "stale event dropped: a later event for this key was seen");
-        return Ok(());
-    }
-
+    // S3's sequencer orders events for a key, but no event is dropped for arriving late:
+    // one file, one version (the entry stage asks the ledger which version is the file), so
+    // a late event is either a duplicate of the file's own, which the claim below
+    // acknowledges, or a later version, which the entry stage refuses as `upload_reused`
+    // and cleans up. Dropping it would leave its bytes in the uploads bucket.
     match shared
         .ledger
         .begin_stage(&version, stage, claimant, shared.visibility)

@@ -87,15 +87,19 @@ pub enum RejectCode {
     TypeMismatch,
     TypeNotAllowed,
     TooLarge,
+    /// Another version of the key is the file (one file, one version): a reused upload
+    /// URL, a duplicate PUT racing the first, an upload after the file was deleted.
+    UploadReused,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 5] = [
+    pub const ALL: [RejectCode; 6] = [
         RejectCode::Empty,
         RejectCode::BadKey,
         RejectCode::TypeMismatch,
         RejectCode::TypeNotAllowed,
         RejectCode::TooLarge,
+        RejectCode::UploadReused,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -105,6 +109,7 @@ impl RejectCode {
             RejectCode::TypeMismatch => "type_mismatch",
             RejectCode::TypeNotAllowed => "type_not_allowed",
             RejectCode::TooLarge => "too_large",
+            RejectCode::UploadReused => "upload_reused",
         }
     }
 }

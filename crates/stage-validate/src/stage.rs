@@ -2,6 +2,10 @@
 //! version, [`judge`](crate::judge::judge) them, and move rejected objects to the quarantine
 //! bucket (version-pinned copy that keeps the metadata, tagged with the reason; then the
 //! version is deleted from uploads). Passed objects stay where they are for the scan stage.
+//!
+//! One file, one version: before judging, the version must be the file of its key
+//! ([`intake_store::Ledger::accept_file_version`]); any later version of the key (a reused
+//! upload URL, a duplicate PUT, a PUT after deletion) is quarantined as `upload_reused`.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use intake_aws::objects;
@@ -9,8 +13,9 @@ use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
+use intake_store::{FileVersion, VersionKey};
 
-use crate::judge::{HEAD_BYTES, Rules, Upload, Verdict, judge};
+use crate::judge::{HEAD_BYTES, RejectCode, Rules, Upload, Verdict, judge};
 
 /// Tags on a quarantined object: why, which stage, and which upload version it was.
 pub const REASON_TAG: &str = "intake-reason";
@@ -26,6 +31,43 @@ impl Validate {
         Validate {
             rules: Rules::from_config(config),
         }
+    }
+
+    /// The upload version is gone. If this stage quarantined it, report that again. If
+    /// another version is the file, this one was refused anyway (the file's deletion removes
+    /// every version of its key, this one included). Otherwise it vanished before
+    /// validation.
+    async fn gone(&self, cx: &StageCx, object: &ObjectRef) -> Result<StageOutput, StageError> {
+        if let Some(output) = already_quarantined(cx, object).await {
+            return Ok(output);
+        }
+        let file_version = cx
+            .ledger
+            .file_version(&object.bucket, &object.key)
+            .await
+            .map_err(|e| StageError::retryable(e.code(), e.to_string()))?;
+        if let Some(file_version) = file_version
+            && file_version != object.version_token()
+        {
+            let parts = intake_core::key_template::parse_key(&self.rules.key_template, &object.key);
+            return Ok(StageOutput {
+                outcome: "rejected".into(),
+                code: Some(RejectCode::UploadReused.as_str().into()),
+                detail: Some(format!(
+                    "{object}: version {file_version} of this key is the file, and this later \
+                     version was already removed from uploads"
+                )),
+                tenant: parts.as_ref().map(|p| p.tenant.clone()),
+                user: parts.and_then(|p| p.user),
+                ..Default::default()
+            });
+        }
+        Err(StageError::permanent(
+            "object_gone",
+            format!(
+                "{object} no longer exists in the uploads bucket (deleted before validation); nothing to validate"
+            ),
+        ))
     }
 }
 
@@ -78,10 +120,47 @@ impl Stage for Validate {
             .await;
         let head = match head {
             Ok(head) => head,
-            Err(e) if is_not_found(&e) => return already_quarantined(cx, object).await,
+            Err(e) if is_not_found(&e) => return self.gone(cx, object).await,
             Err(e) => return Err(s3_error(cx, "HeadObject", object, e)),
         };
         let size = head.content_length().unwrap_or(0).max(0) as u64;
+        let version = VersionKey::new(&object.bucket, &object.key, object.version_token());
+        let accepted = cx
+            .ledger
+            .accept_file_version(&version)
+            .await
+            .map_err(|e| StageError::retryable(e.code(), e.to_string()))?;
+        if let FileVersion::Refused {
+            file_version,
+            file_state,
+        } = accepted
+        {
+            let code = RejectCode::UploadReused;
+            let location = quarantine(
+                cx,
+                &ObjectRef {
+                    size,
+                    ..object.clone()
+                },
+                code.as_str(),
+            )
+            .await?;
+            let parts = intake_core::key_template::parse_key(&self.rules.key_template, &object.key);
+            return Ok(StageOutput {
+                outcome: "rejected".into(),
+                code: Some(code.as_str().into()),
+                detail: Some(format!(
+                    "{object}: version {file_version} of this key is already the file ({}); \
+                     an upload URL makes one file: ask for a new upload instead of reusing one",
+                    file_state.as_deref().unwrap_or("accepted")
+                )),
+                tenant: parts.as_ref().map(|p| p.tenant.clone()),
+                user: parts.and_then(|p| p.user),
+                location: Some(location),
+                bytes: size,
+                ..Default::default()
+            });
+        }
         let mut first_bytes = Vec::new();
         if size > 0 {
             let got = s3
@@ -189,11 +268,11 @@ async fn quarantine(cx: &StageCx, object: &ObjectRef, code: &str) -> Result<Obje
     })
 }
 
-/// The upload version is gone. If this stage quarantined it (a crash after the delete, before
-/// the ledger recorded it), report that again; otherwise the object vanished under us.
-async fn already_quarantined(cx: &StageCx, object: &ObjectRef) -> Result<StageOutput, StageError> {
+/// Where this stage already moved the upload version to quarantine (a crash after the
+/// delete, before the ledger recorded it): that outcome again.
+async fn already_quarantined(cx: &StageCx, object: &ObjectRef) -> Option<StageOutput> {
     let quarantine_bucket = cx.names.bucket(BucketRole::Quarantine);
-    if let Ok(tags) = cx
+    let tags = cx
         .aws
         .s3
         .get_object_tagging()
@@ -201,40 +280,33 @@ async fn already_quarantined(cx: &StageCx, object: &ObjectRef) -> Result<StageOu
         .key(&object.key)
         .send()
         .await
-    {
-        let tag = |name: &str| {
-            tags.tag_set()
-                .iter()
-                .find(|t| t.key() == name)
-                .map(|t| t.value().to_owned())
-        };
-        if tag(SOURCE_VERSION_TAG).as_deref() == Some(object.version_token())
-            && let Some(code) = tag(REASON_TAG)
-        {
-            return Ok(StageOutput {
-                outcome: "rejected".into(),
-                code: Some(code),
-                detail: Some(format!(
-                    "{object} was already moved to quarantine by an earlier attempt"
-                )),
-                location: Some(ObjectRef {
-                    bucket: quarantine_bucket.to_owned(),
-                    key: object.key.clone(),
-                    version_id: tags.version_id().map(str::to_owned),
-                    etag: None,
-                    size: object.size,
-                    tenant: None,
-                    user: None,
-                    sequencer: None,
-                }),
-                ..Default::default()
-            });
-        }
+        .ok()?;
+    let tag = |name: &str| {
+        tags.tag_set()
+            .iter()
+            .find(|t| t.key() == name)
+            .map(|t| t.value().to_owned())
+    };
+    if tag(SOURCE_VERSION_TAG).as_deref() != Some(object.version_token()) {
+        return None;
     }
-    Err(StageError::permanent(
-        "object_gone",
-        format!(
-            "{object} no longer exists in the uploads bucket (deleted before validation); nothing to validate"
-        ),
-    ))
+    let code = tag(REASON_TAG)?;
+    Some(StageOutput {
+        outcome: "rejected".into(),
+        code: Some(code),
+        detail: Some(format!(
+            "{object} was already moved to quarantine by an earlier attempt"
+        )),
+        location: Some(ObjectRef {
+            bucket: quarantine_bucket.to_owned(),
+            key: object.key.clone(),
+            version_id: tags.version_id().map(str::to_owned),
+            etag: None,
+            size: object.size,
+            tenant: None,
+            user: None,
+            sequencer: None,
+        }),
+        ..Default::default()
+    })
 }

@@ -71,12 +71,6 @@ pub enum StoreError {
     },
 
     #[error(
-        "invalid S3 sequencer {sequencer:?} for {target}: expected hexadecimal digits. The \
-         event did not come from S3 as sent; treat it as poison"
-    )]
-    InvalidSequencer { target: String, sequencer: String },
-
-    #[error(
         "no outcome was recorded for stage {stage} of {target}, so there is nothing to mark \
          published. Call complete_stage first"
     )]
@@ -103,7 +97,6 @@ impl StoreError {
             StoreError::Query { .. } => "ledger_query",
             StoreError::Corrupt { .. } | StoreError::Decode { .. } => "ledger_corrupt",
             StoreError::Encode { .. } => "catalog_encode",
-            StoreError::InvalidSequencer { .. } => "invalid_sequencer",
             StoreError::NoOutcome { .. } => "no_outcome",
             StoreError::Contended { .. } => "ledger_contended",
         }

@@ -12,7 +12,8 @@ use crate::types::VersionKey;
 pub struct VersionHistory {
     pub version: String,
     /// The next stage to run, or a terminal state; the first stage while it is running,
-    /// `stale` for a version only ever seen through an overtaken event.
+    /// `stale` for a version only ever seen through an overtaken event (ledgers of
+    /// earlier releases, which dropped late S3 events).
     pub state: String,
     pub updated_ms: i64,
     /// Oldest first.
@@ -35,8 +36,9 @@ pub struct Transition {
 }
 
 impl Ledger {
-    /// The newest version of every key in `bucket` that starts with `prefix`, with its
-    /// state: (key, version, state), keys in order.
+    /// The version of every key in `bucket` that starts with `prefix` that is the file
+    /// ([`crate::files`]; the newest the ledger saw for a key with none), with its state:
+    /// (key, version, state), keys in order.
     pub async fn latest_versions(
         &self,
         bucket: &str,
@@ -46,9 +48,10 @@ impl Ledger {
         // substr/length rather than LIKE: keys may hold % and _, which LIKE would treat as
         // wildcards.
         let rows = sqlx::query(
-            "SELECT object_key, version, state FROM objects
-             WHERE bucket = $1 AND substr(object_key, 1, length($2)) = $2
-             ORDER BY object_key, id DESC",
+            "SELECT o.object_key, o.version, o.state FROM objects o
+             LEFT JOIN file_versions f ON f.bucket = o.bucket AND f.object_key = o.object_key
+             WHERE o.bucket = $1 AND substr(o.object_key, 1, length($2)) = $2
+             ORDER BY o.object_key, CASE WHEN o.version = f.version THEN 0 ELSE 1 END, o.id DESC",
         )
         .bind(bucket)
         .bind(prefix)

@@ -4,7 +4,8 @@
 //!
 //! - [`ledger`]: [`Ledger`] — connect, claim ([`Ledger::begin_stage`]), heartbeat,
 //!   complete with the outbox row, release for retry, mark published, count completions.
-//! - [`sequencer`]: dropping S3 events overtaken by a later event for the same key.
+//! - [`files`]: one file, one version: which version of an uploads key is the file
+//!   ([`Ledger::accept_file_version`]).
 //! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
 //! - [`replays`]: the record of DLQ replays operators ran ([`ReplayRecord`]).
 //! - [`uploads`]: uploads the HTTP API signed, with their owner and file state.
@@ -12,7 +13,7 @@
 //! - [`stats`]: per-stage completions, failures, retries and durations in a time window,
 //!   for `intake stats`.
 //! - [`types`]: [`VersionKey`] and the answers the ledger gives ([`Begin`],
-//!   [`Completion`], [`Freshness`]).
+//!   [`Completion`]).
 //! - [`backend`]: SQLite (default, `sqlite://PATH`) or PostgreSQL (`postgres://...`),
 //!   chosen by URL; settings and migrations per backend.
 //! - [`clock`]: where "now" comes from (a manual clock in tests).
@@ -26,10 +27,10 @@ pub mod backend;
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod files;
 pub mod history;
 pub mod ledger;
 pub mod replays;
-pub mod sequencer;
 pub mod stats;
 pub mod types;
 pub mod uploads;
@@ -40,10 +41,10 @@ pub use catalog::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
+pub use files::FileVersion;
 pub use history::{Transition, VersionHistory};
 pub use ledger::Ledger;
 pub use replays::ReplayRecord;
-pub use sequencer::{EVENT_STAGE, STALE_STATE};
 pub use stats::StageActivity;
-pub use types::{Begin, Completion, Freshness, StageResult, VersionKey};
+pub use types::{Begin, Completion, StageResult, VersionKey};
 pub use uploads::{FILE_STATES, UploadEntry, UploadFilter, UploadRecord};

@@ -1,5 +1,5 @@
 //! The values callers exchange with the ledger: which version, what a stage did, and
-//! the answers to "may I run?", "did my result count?" and "is this event stale?".
+//! the answers to "may I run?" and "did my result count?".
 
 use std::fmt;
 
@@ -77,17 +77,4 @@ pub enum Completion {
     /// The caller no longer held the claim (its lease lapsed and another worker took the
     /// stage over, or it was released): nothing was written; do not publish.
     LostClaim,
-}
-
-/// The answer to [`Ledger::observe_sequencer`](crate::Ledger::observe_sequencer).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Freshness {
-    /// No later event for this bucket+key has been seen.
-    Fresh,
-    /// A later event was already seen: drop this one. `newer` is that event's sequencer
-    /// as S3 sent it, `newer_version` its version.
-    Stale {
-        newer: String,
-        newer_version: String,
-    },
 }

@@ -1,6 +1,6 @@
 //! Uploads the HTTP API issued: the owner (tenant, user) of every key it signed, under
-//! the file id it gave the client, joined with the ledger's state of the newest version
-//! of that key. The API reads files only through here, so a tenant sees its own.
+//! the file id it gave the client, joined with the ledger's state of the version that is
+//! the file ([`crate::files`]). The API reads files only through here, so a tenant sees its own.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -35,11 +35,11 @@ pub struct UploadEntry {
     pub record: UploadRecord,
     pub completed_ms: Option<i64>,
     pub deletion_requested_ms: Option<i64>,
-    /// The newest version of the key the ledger has seen, and its state (the next stage,
-    /// or a terminal state); `None` until the upload lands.
+    /// The version that is the file (the first one the pipeline accepted for the key) and
+    /// its state (the next stage, or a terminal state); `None` until the upload lands.
     pub version: Option<String>,
     pub ledger_state: Option<String>,
-    /// The catalog record of that newest version, once the catalog stage wrote it: the
+    /// The catalog record of that version, once the catalog stage wrote it: the
     /// file is promoted (scanned clean) and can be downloaded.
     pub catalog_object_id: Option<String>,
     /// What the API shows: `awaiting_upload`, `processing`, `done`, `quarantined`,
@@ -59,7 +59,7 @@ pub struct UploadFilter {
     pub before: Option<String>,
 }
 
-/// The file states, one place: the ledger state of the newest version mapped for clients.
+/// The file states, one place: the ledger state of the file's version mapped for clients.
 /// A requested deletion shows until the deletion worker records `deleted`; a stage's name
 /// (the next stage to run) is `processing`.
 pub const FILE_STATE_SQL: &str = "CASE
@@ -82,19 +82,16 @@ pub const FILE_STATES: [&str; 7] = [
     "deleted",
 ];
 
-/// The uploads with the newest ledger version of each key; `s` in [`FILE_STATE_SQL`].
-const WITH_STATE: &str = "SELECT u.*,
-        (SELECT o.version FROM objects o WHERE o.bucket = u.bucket
-            AND o.object_key = u.object_key ORDER BY o.id DESC LIMIT 1) AS ledger_version,
+/// The uploads with the version that is the file ([`crate::files`]: the first one accepted,
+/// never a later one), its ledger state and its catalog record; `s` in [`FILE_STATE_SQL`].
+const WITH_STATE: &str = "SELECT u.*, f.version AS ledger_version,
         (SELECT o.state FROM objects o WHERE o.bucket = u.bucket
-            AND o.object_key = u.object_key ORDER BY o.id DESC LIMIT 1) AS ledger_state,
-        (SELECT c.upload_version FROM catalog c WHERE c.upload_bucket = u.bucket
-            AND c.upload_key = u.object_key ORDER BY c.cataloged_ms DESC LIMIT 1)
-            AS catalog_version,
+            AND o.object_key = u.object_key AND o.version = f.version) AS ledger_state,
         (SELECT c.object_id FROM catalog c WHERE c.upload_bucket = u.bucket
-            AND c.upload_key = u.object_key ORDER BY c.cataloged_ms DESC LIMIT 1)
+            AND c.upload_key = u.object_key AND c.upload_version = f.version)
             AS catalog_object_id
-    FROM uploads u";
+    FROM uploads u
+    LEFT JOIN file_versions f ON f.bucket = u.bucket AND f.object_key = u.object_key";
 
 impl Ledger {
     /// Records an upload the API signed. The file id is a fresh UUID, so a conflict is a
@@ -239,17 +236,7 @@ fn entry(row: &AnyRow, target: &str) -> Result<UploadEntry, StoreError> {
         deletion_requested_ms: row.try_get("deletion_requested_ms").map_err(read)?,
         version: row.try_get("ledger_version").map_err(read)?,
         ledger_state: row.try_get("ledger_state").map_err(read)?,
-        // Only a record of the newest version counts: an older version's record says
-        // nothing about the bytes the key holds now.
-        catalog_object_id: {
-            let version: Option<String> = row.try_get("ledger_version").map_err(read)?;
-            let cataloged: Option<String> = row.try_get("catalog_version").map_err(read)?;
-            if version.is_some() && version == cataloged {
-                row.try_get("catalog_object_id").map_err(read)?
-            } else {
-                None
-            }
-        },
+        catalog_object_id: row.try_get("catalog_object_id").map_err(read)?,
         file_state: row.try_get("file_state").map_err(read)?,
     })
 }

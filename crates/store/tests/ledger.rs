@@ -1,6 +1,6 @@
 //! The ledger's guarantees, checked against a real database: claims are exclusive,
 //! completed stages are never redone, lapsed claims are taken over, outcomes wait in the
-//! outbox until published, stale events are recognised, and history reads back in order.
+//! outbox until published, and history reads back in order.
 //!
 //! Every test runs against a SQLite file in a tempdir, and again against PostgreSQL when
 //! `INTAKE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@localhost/postgres`, a role
@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use intake_store::{Begin, Completion, Freshness, Ledger, STALE_STATE};
+use intake_store::{Begin, Completion, Ledger};
 use support::{Fixture, LEASE, START_MS, result, version};
 
 on_every_backend!(
@@ -23,7 +23,6 @@ on_every_backend!(
     heartbeat_keeps_the_claim,
     release_then_reclaim,
     outbox_keeps_the_outcome_until_published,
-    sequencer_marks_overtaken_events_stale,
     history_lists_newest_version_first_with_ordered_transitions,
     migrations_are_idempotent_and_data_survives_reconnect,
 );
@@ -307,75 +306,6 @@ async fn outbox_keeps_the_outcome_until_published(fx: &Fixture) {
     );
     let err = l.mark_published(&v, "scan").await.unwrap_err();
     assert_eq!(err.code(), "no_outcome", "{err}");
-}
-
-async fn sequencer_marks_overtaken_events_stale(fx: &Fixture) {
-    let l = &fx.ledger;
-    let (v1, v2, v3) = (version("v1"), version("v2"), version("v3"));
-    assert_eq!(
-        l.observe_sequencer(&v1, "0055B13C3E1A3A1B05")
-            .await
-            .unwrap(),
-        Freshness::Fresh
-    );
-    // Shorter string, greater value once both are zero-padded.
-    assert_eq!(
-        l.observe_sequencer(&v2, "55b13c3e1a3a1b06").await.unwrap(),
-        Freshness::Fresh
-    );
-    let stale = Freshness::Stale {
-        newer: "55b13c3e1a3a1b06".into(),
-        newer_version: "v2".into(),
-    };
-    assert_eq!(
-        l.observe_sequencer(&v1, "0055B13C3E1A3A1B05")
-            .await
-            .unwrap(),
-        stale
-    );
-    // Longer string, smaller value.
-    assert_eq!(
-        l.observe_sequencer(&v3, "00000055B13C3E1A3A1B04")
-            .await
-            .unwrap(),
-        stale
-    );
-    // A redelivery of the newest event is not stale (not strictly greater).
-    assert_eq!(
-        l.observe_sequencer(&v2, "0055B13C3E1A3A1B06")
-            .await
-            .unwrap(),
-        Freshness::Fresh
-    );
-    // Longer and greater: "100..." beats "FF...".
-    assert_eq!(
-        l.observe_sequencer(&v3, "10000000000000000").await.unwrap(),
-        Freshness::Fresh
-    );
-
-    // Other keys have their own order.
-    let other = intake_store::VersionKey::new("uploads", "other.jpg", "v9");
-    assert_eq!(
-        l.observe_sequencer(&other, "01").await.unwrap(),
-        Freshness::Fresh
-    );
-
-    let err = l.observe_sequencer(&v1, "not-hex").await.unwrap_err();
-    assert_eq!(err.code(), "invalid_sequencer", "{err}");
-
-    let history = l.history(&v1.bucket, &v1.key).await.unwrap();
-    let by_version = |name: &str| history.iter().find(|h| h.version == name).unwrap();
-    assert_eq!(by_version("v1").state, STALE_STATE);
-    let stale_v1 = &by_version("v1").transitions;
-    assert_eq!(stale_v1.len(), 1);
-    assert_eq!(stale_v1[0].stage, intake_store::EVENT_STAGE);
-    assert_eq!(stale_v1[0].outcome, "stale");
-    assert_eq!(stale_v1[0].code.as_deref(), Some("stale_event"));
-    assert_eq!(by_version("v3").transitions.len(), 1);
-    assert!(
-        history.iter().all(|h| h.version != "v2"),
-        "fresh events add no version"
-    );
 }
 
 async fn history_lists_newest_version_first_with_ordered_transitions(fx: &Fixture) {

@@ -1,5 +1,6 @@
 //! Uploads the API signed, against a real database: a record round-trips, its file state
-//! follows the ledger (awaiting upload, processing, a terminal state, deleting, deleted),
+//! follows the ledger's version that is the file (the first accepted; later versions are
+//! refused), through awaiting upload, processing, a terminal state, deleting, deleted;
 //! lists stay inside one tenant, filter by file state and page without overlap.
 //!
 //! Every test runs against a SQLite file in a tempdir, and again against PostgreSQL when
@@ -10,12 +11,13 @@
 #[macro_use]
 mod support;
 
-use intake_store::{Ledger, UploadFilter, UploadRecord, VersionKey};
+use intake_store::{FileVersion, Ledger, UploadFilter, UploadRecord, VersionKey};
 use support::{Fixture, LEASE, START_MS, result};
 
 on_every_backend!(
     insert_then_get_round_trips_and_starts_awaiting_upload,
-    file_state_follows_the_newest_ledger_version,
+    file_state_follows_the_first_accepted_version,
+    concurrent_versions_of_one_key_accept_exactly_one,
     deletion_request_shows_deleting_until_deleted,
     list_is_one_tenant_filtered_by_state_and_paged,
 );
@@ -37,6 +39,10 @@ fn upload(file_id: &str, tenant: &str, created_ms: i64) -> UploadRecord {
 }
 
 async fn complete(l: &Ledger, v: &VersionKey, stage: &str, outcome: &str, next: &str) {
+    if stage == "validate" {
+        // As the validate stage does: a version is the file if it is the first accepted.
+        l.accept_file_version(v).await.unwrap();
+    }
     l.begin_stage(v, stage, "w1", LEASE).await.unwrap();
     l.complete_stage(v, stage, "w1", &result(stage, outcome), next)
         .await
@@ -55,10 +61,14 @@ async fn insert_then_get_round_trips_and_starts_awaiting_upload(fx: &Fixture) {
     assert!(fx.ledger.upload_insert(&record).await.is_err());
 }
 
-async fn file_state_follows_the_newest_ledger_version(fx: &Fixture) {
+async fn file_state_follows_the_first_accepted_version(fx: &Fixture) {
     let record = upload("f1", "tenant-a", START_MS);
     fx.ledger.upload_insert(&record).await.unwrap();
     let v1 = VersionKey::new(&record.bucket, &record.key, "v1");
+    assert_eq!(
+        fx.ledger.accept_file_version(&v1).await.unwrap(),
+        FileVersion::Accepted
+    );
     complete(&fx.ledger, &v1, "validate", "passed", "scan").await;
     let entry = fx.ledger.upload_get("f1").await.unwrap().unwrap();
     assert_eq!(
@@ -66,16 +76,86 @@ async fn file_state_follows_the_newest_ledger_version(fx: &Fixture) {
         ("processing", Some("scan"))
     );
     assert_eq!(entry.version.as_deref(), Some("v1"));
-    complete(&fx.ledger, &v1, "scan", "infected", "quarantined").await;
-    let entry = fx.ledger.upload_get("f1").await.unwrap().unwrap();
-    assert_eq!(entry.file_state, "quarantined");
+    complete(&fx.ledger, &v1, "scan", "clean", "done").await;
 
-    // A newer version of the same key is what the file is now.
+    // A later version of the same key (a reused URL) is refused and never becomes the
+    // file, even once the ledger has seen it go further than the file did.
     let v2 = VersionKey::new(&record.bucket, &record.key, "v2");
-    complete(&fx.ledger, &v2, "validate", "passed", "scan").await;
+    assert_eq!(
+        fx.ledger.accept_file_version(&v2).await.unwrap(),
+        FileVersion::Refused {
+            file_version: "v1".into(),
+            file_state: Some("done".into()),
+        }
+    );
+    complete(&fx.ledger, &v2, "validate", "rejected", "quarantined").await;
     let entry = fx.ledger.upload_get("f1").await.unwrap().unwrap();
-    assert_eq!(entry.version.as_deref(), Some("v2"));
-    assert_eq!(entry.file_state, "processing");
+    assert_eq!(entry.version.as_deref(), Some("v1"));
+    assert_eq!(entry.file_state, "done");
+    // A redelivery of the file's own event is accepted again.
+    assert_eq!(
+        fx.ledger.accept_file_version(&v1).await.unwrap(),
+        FileVersion::Accepted
+    );
+    assert_eq!(
+        fx.ledger
+            .file_version(&record.bucket, &record.key)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v1")
+    );
+
+    // Deleted stays deleted: a version arriving after the deletion is refused too.
+    complete(&fx.ledger, &v1, "delete", "deleted", "deleted").await;
+    let v3 = VersionKey::new(&record.bucket, &record.key, "v3");
+    assert_eq!(
+        fx.ledger.accept_file_version(&v3).await.unwrap(),
+        FileVersion::Refused {
+            file_version: "v1".into(),
+            file_state: Some("deleted".into()),
+        }
+    );
+    let entry = fx.ledger.upload_get("f1").await.unwrap().unwrap();
+    assert_eq!(entry.file_state, "deleted");
+}
+
+async fn concurrent_versions_of_one_key_accept_exactly_one(fx: &Fixture) {
+    let record = upload("f2", "tenant-a", START_MS);
+    fx.ledger.upload_insert(&record).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let ledger = fx.ledger.clone();
+            let v = VersionKey::new(&record.bucket, &record.key, format!("v{i}"));
+            tokio::spawn(async move { (v.version.clone(), ledger.accept_file_version(&v).await) })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    let mut refused_for = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (version, Ok(FileVersion::Accepted)) => accepted.push(version),
+            (_, Ok(FileVersion::Refused { file_version, .. })) => refused_for.push(file_version),
+            (version, Err(e)) => panic!("accepting {version}: {e}"),
+        }
+    }
+    assert_eq!(
+        accepted.len(),
+        1,
+        "exactly one version is the file: {accepted:?}"
+    );
+    assert_eq!(refused_for.len(), 19);
+    assert!(
+        refused_for.iter().all(|v| *v == accepted[0]),
+        "every refusal names the one file version"
+    );
+    assert_eq!(
+        fx.ledger
+            .file_version(&record.bucket, &record.key)
+            .await
+            .unwrap(),
+        Some(accepted[0].clone())
+    );
 }
 
 async fn deletion_request_shows_deleting_until_deleted(fx: &Fixture) {
