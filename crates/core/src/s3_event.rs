@@ -80,7 +80,7 @@ fn notification_record(record: &Value, expected: Option<&str>) -> Result<ObjectR
         }
     }
     let version = record.get("eventVersion").and_then(Value::as_str);
-    if !version.is_some_and(|v| v.split('.').next() == Some("2")) {
+    if version.is_none_or(|v| v.split('.').next() != Some("2")) {
         return Err(Poison::new(
             "unsupported_event_version",
             format!(

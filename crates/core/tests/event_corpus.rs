@@ -14,19 +14,20 @@ fn fixture(name: &str) -> String {
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// One object handed to the stage: (bucket, key, version id, size, sequencer).
+type Object = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u64,
+    Option<&'static str>,
+);
+
 /// What a worker does with a body.
 #[derive(Debug)]
 enum Expect {
     /// Objects handed to the stage: (bucket, key, version id, size, sequencer).
-    Passed(
-        &'static [(
-            &'static str,
-            &'static str,
-            Option<&'static str>,
-            u64,
-            Option<&'static str>,
-        )],
-    ),
+    Passed(&'static [Object]),
     TestEvent,
     Poison(&'static str),
 }
