@@ -143,7 +143,7 @@ set -e
 # Each SQS call otherwise queues internal CloudWatch metric calls, which pile
 # up under bursts and slow every later test.
 : "${SQS_DISABLE_CLOUDWATCH_METRICS:=1}"
-: "${SERVICES:=s3,sqs,sns,cloudwatch}"
+: "${SERVICES:=s3,sqs,sns,cloudwatch,sts,events}"
 export GATEWAY_LISTEN LOCALSTACK_VOLUME_DIR SKIP_SSL_CERT_DOWNLOAD DISABLE_EVENTS \
     DNS_ADDRESS PERSISTENCE SQS_DISABLE_CLOUDWATCH_METRICS SERVICES
 mkdir -p "$LOCALSTACK_VOLUME_DIR"

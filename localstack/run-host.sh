@@ -59,7 +59,7 @@ export PERSISTENCE=${PERSISTENCE:-0}
 # Each SQS call otherwise queues internal CloudWatch metric calls, which pile
 # up under bursts and slow every later test.
 export SQS_DISABLE_CLOUDWATCH_METRICS=${SQS_DISABLE_CLOUDWATCH_METRICS:-1}
-export SERVICES=${SERVICES:-s3,sqs,sns,cloudwatch}
+export SERVICES=${SERVICES:-s3,sqs,sns,cloudwatch,sts,events}
 # Presigned URLs are checked as S3 checks them (signed length and type, expiry); the
 # API tests rely on S3 refusing what the signature does not allow.
 export S3_SKIP_SIGNATURE_VALIDATION=${S3_SKIP_SIGNATURE_VALIDATION:-0}

@@ -216,7 +216,10 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
     ))
     .unwrap()
     .replace("red%20flower", "red%zzflower");
-    p.send(&queue, &bad_escape).await;
+    // A bad escape from this pipeline's own bucket (a foreign bucket is refused first).
+    let own_bucket = format!("\"name\": \"{}\"", p.bucket(BucketRole::Uploads));
+    let bad_escape_here = bad_escape.replace("\"name\": \"intake-uploads\"", &own_bucket);
+    p.send(&queue, &bad_escape_here).await;
     // A well-formed event from a bucket that is not this pipeline's uploads bucket.
     let foreign = bad_escape.replace("red%zzflower", "red%20flower");
     p.send(&queue, &foreign).await;

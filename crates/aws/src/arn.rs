@@ -31,6 +31,14 @@ impl Arns {
         format!("arn:aws:sns:{}:{}:{topic}", self.region, self.account)
     }
 
+    /// A rule on the default event bus.
+    pub fn rule(&self, rule: &str) -> String {
+        format!(
+            "arn:aws:events:{}:{}:rule/{rule}",
+            self.region, self.account
+        )
+    }
+
     pub fn role_bucket(&self, names: &ResourceNames, role: BucketRole) -> String {
         self.bucket(names.bucket(role))
     }

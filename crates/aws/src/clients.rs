@@ -21,6 +21,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// EventBridge: only provisioning uses it, for `[uploads] notifications = "eventbridge"`.
+    pub events: aws_sdk_eventbridge::Client,
     pub sts: aws_sdk_sts::Client,
     /// Where calls go, for messages: the endpoint URL or `AWS (region)`.
     pub endpoint: String,
@@ -74,6 +76,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             endpoint: endpoint_url
                 .clone()

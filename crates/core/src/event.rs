@@ -1,14 +1,14 @@
-//! Parsing SQS message bodies into what a stage acts on: S3 notification records (any event
-//! version), the `s3:TestEvent` S3 sends when notifications are configured, Intake's own
-//! outcome messages (raw or wrapped in an SNS envelope). Anything else is poison, with a
-//! reason that says what was wrong.
-
-use serde::Deserialize;
+//! Parsing SQS message bodies into what a stage acts on: S3 object events (bucket
+//! notification records of format 2.x, or EventBridge `aws.s3` events; checked field by
+//! field in [`crate::s3_event`]), the `s3:TestEvent` S3 sends when notifications are
+//! configured, Intake's own outcome messages and deletion requests, each raw or wrapped in
+//! an SNS envelope. Anything else is poison, with a code and a reason that says what was
+//! wrong; nothing here does IO, so a poison body is refused on its first receive.
 
 use crate::deletion::DeletionRequest;
 use crate::object::ObjectRef;
 use crate::outcome::OutcomeMessage;
-use crate::s3_key::decode_notification_key;
+use crate::s3_event;
 
 /// What a message body holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,68 +32,100 @@ pub struct Poison {
 }
 
 impl Poison {
-    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, reason: impl Into<String>) -> Self {
         Poison {
             code,
             reason: reason.into(),
         }
     }
+
+    /// Name the record of a multi-record notification that was refused.
+    pub(crate) fn at_record(self, index: usize) -> Self {
+        Poison {
+            reason: format!("record {index}: {}", self.reason),
+            ..self
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct S3Notification {
-    #[serde(rename = "Records")]
-    records: Vec<S3Record>,
-}
+/// Every code a [`Poison`] from this parser can carry (docs/events.md explains each).
+pub const POISON_CODES: [&str; 18] = [
+    "body_too_large",
+    "not_json",
+    "bad_envelope",
+    "unknown_message",
+    "bad_outcome",
+    "bad_deletion",
+    "bad_s3_event",
+    "wrong_event_source",
+    "unsupported_event_version",
+    "bad_bucket",
+    "foreign_bucket",
+    "unexpected_event",
+    "bad_key",
+    "bad_key_encoding",
+    "bad_size",
+    "bad_version_id",
+    "bad_etag",
+    "bad_sequencer",
+];
 
-#[derive(Deserialize)]
-struct S3Record {
-    #[serde(rename = "eventName")]
-    event_name: String,
-    s3: S3Entity,
-}
+/// SQS refuses bodies over 1 MiB; anything longer did not come from a queue.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    key: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(rename = "eTag", default)]
-    etag: Option<String>,
-    #[serde(rename = "versionId", default)]
-    version_id: Option<String>,
-    #[serde(default)]
-    sequencer: Option<String>,
-}
-
-/// Parse one SQS message body.
+/// Parse one SQS message body, without knowing which bucket is the pipeline's (tests,
+/// tools). Workers use [`parse_body_from`], which also refuses events of other buckets.
 pub fn parse_body(body: &str) -> Result<Incoming, Poison> {
+    parse(body, None)
+}
+
+/// Parse one SQS message body on a worker of the pipeline whose uploads bucket is
+/// `uploads_bucket`: an S3 event naming another bucket is poison (`foreign_bucket`),
+/// checked before the key, size, version and sequencer of the object.
+pub fn parse_body_from(body: &str, uploads_bucket: &str) -> Result<Incoming, Poison> {
+    parse(body, Some(uploads_bucket))
+}
+
+fn parse(body: &str, bucket: Option<&str>) -> Result<Incoming, Poison> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Poison::new(
+            "body_too_large",
+            format!(
+                "message body is {} bytes; SQS carries at most {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    // serde_json refuses nesting deeper than 128 levels with an error, not a stack overflow.
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
         Poison::new(
             "not_json",
             format!("message body is not JSON ({e}); expected an S3 event or an Intake outcome"),
         )
     })?;
-    parse_value(value, 0)
+    parse_value(value, 0, bucket)
 }
 
-fn parse_value(value: serde_json::Value, depth: u8) -> Result<Incoming, Poison> {
+/// Is this an EventBridge event (of any source)? Its envelope always has these three.
+fn is_eventbridge(value: &serde_json::Value) -> bool {
+    value.get("detail-type").is_some()
+        && value.get("source").is_some()
+        && value.get("detail").is_some()
+}
+
+fn parse_value(
+    value: serde_json::Value,
+    depth: u8,
+    bucket: Option<&str>,
+) -> Result<Incoming, Poison> {
     if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Incoming::S3TestEvent);
     }
     if value.get("Records").is_some() {
-        return parse_s3(value);
+        return s3_event::notification(&value, bucket).map(Incoming::S3);
+    }
+    if is_eventbridge(&value) {
+        return s3_event::eventbridge(&value, bucket).map(|o| Incoming::S3(vec![o]));
     }
     if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") && depth == 0 {
         // An SNS envelope (subscription without raw delivery): the payload is a JSON string.
@@ -103,7 +135,7 @@ fn parse_value(value: serde_json::Value, depth: u8) -> Result<Incoming, Poison> 
             .ok_or_else(|| Poison::new("bad_envelope", "SNS envelope without a Message string"))?;
         let inner: serde_json::Value = serde_json::from_str(inner)
             .map_err(|e| Poison::new("not_json", format!("SNS Message is not JSON ({e})")))?;
-        return parse_value(inner, depth + 1);
+        return parse_value(inner, depth + 1, bucket);
     }
     if value.get("intake_outcome").is_some() {
         return serde_json::from_value::<OutcomeMessage>(value)
@@ -135,49 +167,8 @@ fn parse_value(value: serde_json::Value, depth: u8) -> Result<Incoming, Poison> 
     }
     Err(Poison::new(
         "unknown_message",
-        "JSON body is neither an S3 event (Records), an s3:TestEvent, an SNS envelope, an Intake outcome nor a deletion request",
+        "JSON body is neither an S3 event (Records, or EventBridge source aws.s3), an s3:TestEvent, an SNS envelope, an Intake outcome nor a deletion request",
     ))
-}
-
-fn parse_s3(value: serde_json::Value) -> Result<Incoming, Poison> {
-    let notification: S3Notification = serde_json::from_value(value).map_err(|e| {
-        Poison::new(
-            "bad_s3_event",
-            format!("S3 event does not match the notification schema: {e}"),
-        )
-    })?;
-    if notification.records.is_empty() {
-        return Err(Poison::new("bad_s3_event", "S3 event with no records"));
-    }
-    let mut objects = Vec::with_capacity(notification.records.len());
-    for record in notification.records {
-        if !record.event_name.starts_with("ObjectCreated:") {
-            return Err(Poison::new(
-                "unexpected_event",
-                format!(
-                    "S3 event {} is not ObjectCreated; the uploads notification should name only ObjectCreated events",
-                    record.event_name
-                ),
-            ));
-        }
-        let key = decode_notification_key(&record.s3.object.key)
-            .map_err(|e| Poison::new("bad_key_encoding", e.to_string()))?;
-        objects.push(ObjectRef {
-            bucket: record.s3.bucket.name,
-            key,
-            version_id: record
-                .s3
-                .object
-                .version_id
-                .filter(|v| !v.is_empty() && v != "null"),
-            etag: record.s3.object.etag,
-            size: record.s3.object.size.unwrap_or(0),
-            tenant: None,
-            user: None,
-            sequencer: record.s3.object.sequencer,
-        });
-    }
-    Ok(Incoming::S3(objects))
 }
 
 /// Order two S3 sequencers for the same key: hex strings compared after left-padding with

@@ -6,7 +6,8 @@
 //! - [`names`]: the concrete names of every bucket, queue and topic of a pipeline.
 //! - [`s3_key`]: decoding object keys as S3 notifications encode them.
 //! - [`object`]: [`ObjectRef`], one version of one object.
-//! - [`event`]: SQS bodies to [`event::Incoming`] (S3 records, test events, outcomes) or poison.
+//! - [`event`]: SQS bodies to [`event::Incoming`] (S3 events, test events, outcomes) or poison.
+//! - [`s3_event`]: S3 notification records and EventBridge `aws.s3` events, checked field by field.
 //! - [`outcome`]: the outcome message every stage publishes, and its filter attributes.
 //! - [`deletion`]: the deletion request `intake delete` queues for the deletion worker.
 //! - [`key_template`]: reading tenant, user and filename back out of an upload key.
@@ -19,6 +20,7 @@ pub mod key_template;
 pub mod names;
 pub mod object;
 pub mod outcome;
+pub mod s3_event;
 pub mod s3_key;
 pub mod size;
 pub mod stage_error;

@@ -78,6 +78,14 @@ fn broken_configs_each_give_a_located_error_with_a_fix() {
             help: "fix its spelling",
         },
         Case {
+            name: "unknown notification route",
+            text: broken("notifications = \"bucket\"", "notifications = \"sns\""),
+            path: "uploads.notifications",
+            at_line_of: "notifications = \"sns\"",
+            message: "unknown variant `sns`, expected `bucket` or `eventbridge`",
+            help: "",
+        },
+        Case {
             name: "route to a missing stage",
             text: broken("on.clean = \"thumbnail\"", "on.clean = \"thumbnial\""),
             path: "stages.scan.on.clean",

@@ -108,9 +108,10 @@ fn poison_bodies_name_what_is_wrong() {
         ("not json at all", "not_json"),
         ("{}", "unknown_message"),
         ("{\"Records\": []}", "bad_s3_event"),
+        // A record without the eventSource every S3 record carries.
         (
             "{\"Records\": [{\"eventName\": \"ObjectCreated:Put\"}]}",
-            "bad_s3_event",
+            "wrong_event_source",
         ),
         (bad_escape.as_str(), "bad_key_encoding"),
         (

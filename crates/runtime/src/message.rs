@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use intake_aws::AwsClients;
-use intake_core::event::{Incoming, parse_body};
+use intake_core::event::{Incoming, parse_body_from};
+use intake_core::names::BucketRole;
 use intake_core::outcome::{OUTCOME_SCHEMA_VERSION, Timings};
 use intake_core::state_machine::StageKind;
 use intake_core::{ErrorClass, OutcomeMessage};
@@ -64,7 +65,10 @@ pub async fn handle<S: Stage>(shared: &Shared<S>, message: &Message) -> Disposit
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|c| c.parse().ok())
         .unwrap_or(1u32);
-    let parsed = parse_body(body);
+    // Every field of an S3 event that a retry cannot change, the bucket first, is checked
+    // here, before the ledger or S3 is touched: a malformed event is poison on its first
+    // receive instead of a retryable store or S3 failure on every receive.
+    let parsed = parse_body_from(body, shared.cx.names.bucket(BucketRole::Uploads));
     // Deletion requests belong on the deletion queue and nothing else does: a message on
     // the wrong queue would otherwise be acted on by the wrong worker.
     if let Ok(incoming) = &parsed

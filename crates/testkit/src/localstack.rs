@@ -26,7 +26,7 @@ pub const LOCALSTACK_TAG: &str = "4.13.1";
 /// ```no_run
 /// assert!(intake_testkit::localstack::LOCALSTACK_SERVICES.contains("sqs"));
 /// ```
-pub const LOCALSTACK_SERVICES: &str = "s3,sqs,sns,cloudwatch,sts";
+pub const LOCALSTACK_SERVICES: &str = "s3,sqs,sns,cloudwatch,sts,events";
 /// Env var naming an already-running LocalStack (e.g. `http://127.0.0.1:4566`).
 ///
 /// ```no_run

@@ -1,18 +1,16 @@
-//! Buckets and the uploads notification: read what S3 has, apply what differs.
+//! Buckets: read what S3 has, apply what differs. The uploads bucket's notification is
+//! in [`super::entry_route`].
 
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
     BucketLoggingStatus, BucketVersioningStatus, CorsConfiguration, CreateBucketConfiguration,
-    Event, ExpirationStatus, LifecycleExpiration, LifecycleRule as SdkRule, LifecycleRuleFilter,
-    LoggingEnabled, NoncurrentVersionExpiration, NotificationConfiguration,
-    PublicAccessBlockConfiguration, QueueConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Transition, TransitionStorageClass, VersioningConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule as SdkRule, LifecycleRuleFilter,
+    LoggingEnabled, NoncurrentVersionExpiration, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Tag, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 
-use super::desired::{
-    BucketState, CorsRule, LifecycleRule, Logging, NOTIFICATION_ID, Notification,
-};
+use super::desired::{BucketState, CorsRule, LifecycleRule, Logging};
 use crate::clients::AwsClients;
 use crate::error::{AwsError, CallSite, classify, is_code};
 
@@ -428,64 +426,4 @@ fn rule_to_sdk(rule: &LifecycleRule) -> SdkRule {
         ))
         .build()
         .expect("status is set")
-}
-
-/// The uploads bucket's queue notifications, as ours or not at all.
-pub async fn observe_notification(
-    aws: &AwsClients,
-    bucket: &str,
-) -> Result<Option<Notification>, AwsError> {
-    let out = aws
-        .s3
-        .get_bucket_notification_configuration()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| {
-            classify(
-                &aws.endpoint,
-                "GetBucketNotificationConfiguration",
-                &format!("bucket {bucket}"),
-                e,
-            )
-        })?;
-    Ok(out.queue_configurations().first().map(|q| {
-        let mut events: Vec<String> = q.events().iter().map(|e| e.as_str().to_owned()).collect();
-        events.sort();
-        Notification {
-            bucket: bucket.to_owned(),
-            queue_arn: q.queue_arn().to_owned(),
-            events,
-        }
-    }))
-}
-
-pub async fn apply_notification(aws: &AwsClients, n: &Notification) -> Result<(), AwsError> {
-    let queue = QueueConfiguration::builder()
-        .id(NOTIFICATION_ID)
-        .queue_arn(&n.queue_arn)
-        .set_events(Some(
-            n.events.iter().map(|e| Event::from(e.as_str())).collect(),
-        ))
-        .build()
-        .expect("arn and events are set");
-    aws.s3
-        .put_bucket_notification_configuration()
-        .bucket(&n.bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(queue)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            classify(
-                &aws.endpoint,
-                "PutBucketNotificationConfiguration",
-                &format!("bucket {}", n.bucket),
-                e,
-            )
-        })?;
-    Ok(())
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use intake_core::ResourceNames;
-use intake_core::config::{ARCHIVE_TAG, ArchiveApply, PipelineConfig};
+use intake_core::config::{ARCHIVE_TAG, ArchiveApply, NotificationRoute, PipelineConfig};
 use intake_core::names::BucketRole;
+use intake_core::s3_event::CREATED_REASONS;
 use intake_core::state_machine::{StageKind, filter_policy, inbound_routes};
 use serde_json::{Value, json};
 
@@ -73,12 +74,40 @@ pub struct DesiredBucket {
     pub state: BucketState,
 }
 
-/// The uploads bucket's notification to the entry queue.
+/// The uploads bucket's notification configuration: either a queue configuration that
+/// sends the upload events to the entry queue, or EventBridge delivery (then a [`DesiredRule`]
+/// routes them). Never both: each event would reach the entry queue twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub bucket: String,
+    /// The entry queue's ARN and the events it gets, for a bucket notification.
+    pub queue: Option<QueueNotification>,
+    /// S3 sends every event of the bucket to EventBridge's default bus.
+    pub eventbridge: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNotification {
     pub queue_arn: String,
     pub events: Vec<String>,
+}
+
+/// The EventBridge rule on the default bus that sends the uploads bucket's created objects
+/// to the entry queue (`[uploads] notifications = "eventbridge"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredRule {
+    pub name: String,
+    pub arn: String,
+    pub event_pattern: Value,
+    pub queue_arn: String,
+}
+
+/// Id of the rule's one target, so we recognise our own.
+pub const RULE_TARGET_ID: &str = "intake-entry";
+
+/// The rule's name: one per pipeline, in the account's default bus.
+pub fn rule_name(names: &ResourceNames) -> String {
+    format!("{}-uploads-created", names.prefix)
 }
 
 /// Attributes Intake manages on a queue, as SQS names them. JSON-valued attributes are parsed
@@ -136,6 +165,8 @@ pub struct Desired {
     pub queues: Vec<DesiredQueue>,
     pub subscriptions: Vec<DesiredSubscription>,
     pub notification: Notification,
+    /// `None` with a bucket notification: then a rule of ours, if any, is removed.
+    pub rule: Option<DesiredRule>,
     pub alarms: Vec<DesiredAlarm>,
 }
 
@@ -149,6 +180,7 @@ impl Desired {
         let stages = config.queue_kinds();
         let entry = config.entry_stage();
         let inbound = inbound_routes(&config.edges());
+        let route = config.uploads.notifications;
 
         let buckets = BucketRole::ALL
             .into_iter()
@@ -172,12 +204,20 @@ impl Desired {
             let queue_arn = arns.queue(&q.queue);
             let mut statements = Vec::new();
             if stage == entry {
-                statements.push(allow_send(
-                    "AllowUploadsBucketNotifications",
-                    "s3.amazonaws.com",
-                    &queue_arn,
-                    &arns.bucket(names.bucket(BucketRole::Uploads)),
-                ));
+                statements.push(match route {
+                    NotificationRoute::Bucket => allow_send(
+                        "AllowUploadsBucketNotifications",
+                        "s3.amazonaws.com",
+                        &queue_arn,
+                        &arns.bucket(names.bucket(BucketRole::Uploads)),
+                    ),
+                    NotificationRoute::EventBridge => allow_send(
+                        "AllowUploadsEventBridgeRule",
+                        "events.amazonaws.com",
+                        &queue_arn,
+                        &arns.rule(&rule_name(&names)),
+                    ),
+                });
             }
             if inbound.contains_key(&stage) {
                 statements.push(allow_send(
@@ -229,10 +269,37 @@ impl Desired {
             })
             .collect();
 
-        let notification = Notification {
-            bucket: names.bucket(BucketRole::Uploads).to_owned(),
-            queue_arn: arns.stage_queue(&names, entry),
-            events: UPLOAD_EVENTS.map(str::to_owned).to_vec(),
+        let uploads = names.bucket(BucketRole::Uploads).to_owned();
+        let entry_queue = arns.stage_queue(&names, entry);
+        let (notification, rule) = match route {
+            NotificationRoute::Bucket => (
+                Notification {
+                    bucket: uploads,
+                    queue: Some(QueueNotification {
+                        queue_arn: entry_queue,
+                        events: UPLOAD_EVENTS.map(str::to_owned).to_vec(),
+                    }),
+                    eventbridge: false,
+                },
+                None,
+            ),
+            NotificationRoute::EventBridge => {
+                let name = rule_name(&names);
+                let rule = DesiredRule {
+                    arn: arns.rule(&name),
+                    event_pattern: event_pattern(&uploads),
+                    queue_arn: entry_queue,
+                    name,
+                };
+                (
+                    Notification {
+                        bucket: uploads,
+                        queue: None,
+                        eventbridge: true,
+                    },
+                    Some(rule),
+                )
+            }
         };
 
         let alarms = if config.alarms.enabled {
@@ -247,11 +314,25 @@ impl Desired {
             queues,
             subscriptions,
             notification,
+            rule,
             alarms,
             names,
             arns,
         }
     }
+}
+
+/// What the rule matches: S3's created objects in the uploads bucket, by the reasons that
+/// are uploads (the same three the bucket notification names; never CopyObject).
+pub fn event_pattern(bucket: &str) -> Value {
+    json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [bucket]},
+            "reason": CREATED_REASONS,
+        },
+    })
 }
 
 fn allow_send(sid: &str, service: &str, queue_arn: &str, source_arn: &str) -> Value {

@@ -6,6 +6,7 @@
 mod alarms;
 mod buckets;
 pub mod desired;
+mod entry_route;
 mod queues;
 mod topics;
 
@@ -21,7 +22,8 @@ use crate::clients::AwsClients;
 use crate::error::AwsError;
 use buckets::Aspect;
 use desired::{
-    Desired, DesiredAlarm, DesiredBucket, DesiredQueue, DesiredSubscription, Notification,
+    Desired, DesiredAlarm, DesiredBucket, DesiredQueue, DesiredRule, DesiredSubscription,
+    Notification, rule_name,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub enum ResourceKind {
     Queue,
     Subscription,
     Notification,
+    Rule,
     Alarm,
 }
 
@@ -42,6 +45,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Queue => "queue",
             ResourceKind::Subscription => "subscription",
             ResourceKind::Notification => "notification",
+            ResourceKind::Rule => "rule",
             ResourceKind::Alarm => "alarm",
         })
     }
@@ -101,6 +105,11 @@ enum Work {
     },
     Unsubscribe(String),
     Notification(Notification),
+    PutRule(Box<DesiredRule>),
+    DeleteRule {
+        name: String,
+        target_ids: Vec<String>,
+    },
     PutAlarm(Box<DesiredAlarm>),
     DeleteAlarm(String),
 }
@@ -333,31 +342,23 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
             && c.action != Action::Create
     });
     let current = if uploads_exists {
-        buckets::observe_notification(aws, &desired.notification.bucket).await?
+        entry_route::observe_notification(aws, &desired.notification.bucket).await?
     } else {
         None
     };
+    let eventbridge_on = current.as_ref().is_some_and(|n| n.eventbridge);
     let action = match current {
         None => Action::Create,
         Some(ref n) if *n == desired.notification => Action::Unchanged,
-        Some(ref n) => {
-            let mut fields = Vec::new();
-            if n.queue_arn != desired.notification.queue_arn {
-                fields.push("queue");
-            }
-            if n.events != desired.notification.events {
-                fields.push("events");
-            }
-            Action::Update(fields)
-        }
+        Some(ref n) => Action::Update(entry_route::notification_differs(&desired.notification, n)),
+    };
+    let target = match &desired.rule {
+        Some(rule) => format!("EventBridge rule {}", rule.name),
+        None => desired.names.stage(config.entry_stage()).queue.clone(),
     };
     changes.push(Change {
         kind: ResourceKind::Notification,
-        name: format!(
-            "{} -> {}",
-            desired.notification.bucket,
-            desired.names.stage(config.entry_stage()).queue
-        ),
+        name: format!("{} -> {target}", desired.notification.bucket),
         work: if action == Action::Unchanged {
             Work::Nothing
         } else {
@@ -365,6 +366,58 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
         },
         action,
     });
+
+    // The EventBridge rule: wanted with `notifications = "eventbridge"`, removed otherwise
+    // (it holds no data, and left in place it would deliver every upload a second time).
+    // With a bucket notification, EventBridge is only asked when the bucket still sends to
+    // it: a pipeline that never used EventBridge needs no EventBridge permissions.
+    let name = rule_name(&desired.names);
+    let observed = if desired.rule.is_some() || eventbridge_on {
+        entry_route::observe_rule(aws, &name).await?
+    } else {
+        None
+    };
+    match (&desired.rule, observed) {
+        (Some(rule), None) => changes.push(Change {
+            kind: ResourceKind::Rule,
+            name: format!(
+                "{name} -> {}",
+                desired.names.stage(config.entry_stage()).queue
+            ),
+            action: Action::Create,
+            work: Work::PutRule(Box::new(rule.clone())),
+        }),
+        (Some(rule), Some(current)) => {
+            let fields = entry_route::rule_differs(rule, &current);
+            changes.push(Change {
+                kind: ResourceKind::Rule,
+                name: format!(
+                    "{name} -> {}",
+                    desired.names.stage(config.entry_stage()).queue
+                ),
+                work: if fields.is_empty() {
+                    Work::Nothing
+                } else {
+                    Work::PutRule(Box::new(rule.clone()))
+                },
+                action: if fields.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Update(fields)
+                },
+            });
+        }
+        (None, Some(current)) => changes.push(Change {
+            kind: ResourceKind::Rule,
+            name: name.clone(),
+            action: Action::Delete,
+            work: Work::DeleteRule {
+                name,
+                target_ids: current.target_ids,
+            },
+        }),
+        (None, None) => {}
+    }
 
     let existing_alarms = alarms::list(aws, &format!("{}-", desired.names.prefix)).await?;
     for alarm in &desired.alarms {
@@ -412,6 +465,19 @@ pub async fn plan(aws: &AwsClients, config: &PipelineConfig) -> Result<Plan, Aws
     Ok(Plan { changes })
 }
 
+/// Remove the pipeline's EventBridge rule (targets first), if it has one. For tearing a
+/// pipeline down: `plan` itself never removes it unless the route changed.
+pub async fn remove_entry_rule(
+    aws: &AwsClients,
+    names: &intake_core::ResourceNames,
+) -> Result<(), AwsError> {
+    let name = rule_name(names);
+    if let Some(rule) = entry_route::observe_rule(aws, &name).await? {
+        entry_route::delete_rule(aws, &name, &rule.target_ids).await?;
+    }
+    Ok(())
+}
+
 /// Carry out a plan, in order. Stops at the first failure; running `provision` again
 /// continues from where it stopped, since the next plan only holds what is still missing.
 pub async fn apply(aws: &AwsClients, plan: &Plan) -> Result<(), AwsError> {
@@ -445,7 +511,11 @@ pub async fn apply(aws: &AwsClients, plan: &Plan) -> Result<(), AwsError> {
             }
             Work::Unsubscribe(arn) => topics::unsubscribe(aws, arn).await?,
             Work::Notification(notification) => {
-                buckets::apply_notification(aws, notification).await?
+                entry_route::apply_notification(aws, notification).await?
+            }
+            Work::PutRule(rule) => entry_route::put_rule(aws, rule).await?,
+            Work::DeleteRule { name, target_ids } => {
+                entry_route::delete_rule(aws, name, target_ids).await?
             }
             Work::PutAlarm(alarm) => alarms::put(aws, alarm).await?,
             Work::DeleteAlarm(name) => alarms::delete(aws, name).await?,

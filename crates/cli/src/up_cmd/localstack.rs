@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The LocalStack release Intake is tested against.
 pub const IMAGE: &str = "localstack/localstack:4.13.1";
 /// Only what Intake uses (STS for the account id in ARNs); fewer services start faster.
-const SERVICES: &str = "s3,sqs,sns,cloudwatch,sts";
+const SERVICES: &str = "s3,sqs,sns,cloudwatch,sts,events";
 /// The port LocalStack is known by; used when free, so follow-up commands can rely on it.
 const DEFAULT_PORT: u16 = 4566;
 

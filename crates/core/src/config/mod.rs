@@ -380,6 +380,23 @@ pub struct UploadsSection {
     /// What validate does when the declared Content-Type contradicts the detected type.
     #[serde(default)]
     pub content_type_mismatch: MismatchPolicy,
+    /// How S3 tells the entry queue about new uploads.
+    #[serde(default)]
+    pub notifications: NotificationRoute,
+}
+
+/// The route of the uploads bucket's ObjectCreated events to the entry stage's queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationRoute {
+    /// A bucket notification (queue configuration) naming Put, Post and
+    /// CompleteMultipartUpload, sent straight to the queue.
+    #[default]
+    Bucket,
+    /// The bucket sends every event to EventBridge's default bus; a rule matching the
+    /// uploads bucket and the reasons PutObject, PostObject and CompleteMultipartUpload
+    /// targets the queue.
+    EventBridge,
 }
 
 impl Default for UploadsSection {
@@ -389,6 +406,7 @@ impl Default for UploadsSection {
             cors_origins: Vec::new(),
             extension_mismatch: MismatchPolicy::default(),
             content_type_mismatch: MismatchPolicy::default(),
+            notifications: NotificationRoute::default(),
         }
     }
 }

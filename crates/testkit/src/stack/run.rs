@@ -198,7 +198,8 @@ async fn futures_join(tasks: Vec<JoinHandle<()>>) {
 }
 
 /// Remove every resource of the pipeline `names` describes: topics (and so their
-/// subscriptions), queues, buckets (every version and delete marker first) and alarms.
+/// subscriptions), the EventBridge rule if any, queues, buckets (every version and delete
+/// marker first) and alarms.
 /// Besides the pipeline's own names, any queue, topic or bucket named `<prefix>-…` goes
 /// too (e.g. a test queue subscribed to the events topic). Best effort: it goes on past
 /// failures and returns the first one. The prefix is the stack's unique name, so nothing
@@ -244,6 +245,13 @@ pub(super) async fn remove_resources(
                 .map_err(|e| format!("deleting topic {arn}: {e}")),
         );
     }
+
+    // The EventBridge rule of `[uploads] notifications = "eventbridge"`, before its queue.
+    note(
+        intake_aws::provision::remove_entry_rule(aws, names)
+            .await
+            .map_err(|e| format!("removing the EventBridge rule: {e}")),
+    );
 
     let mut queues: BTreeSet<String> = names
         .stages
