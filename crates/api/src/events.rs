@@ -1,6 +1,7 @@
 //! `GET /v1/files/{file_id}/events`: server-sent events of a file's state, read from the
 //! ledger, one `state` event now and one per change, ending after a final state or when
-//! the server stops.
+//! the server stops. Open streams are capped per tenant and per process
+//! ([`crate::streams`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::files::{FileSummary, owned_upload, summary_with_reason};
 use crate::state::AppState;
+use crate::streams::StreamSlot;
 
 /// How often an event stream looks at the ledger. State changes take a stage's work (tens
 /// of milliseconds at least), so half a second shows every step without loading the
@@ -48,7 +50,7 @@ fn is_final(state: &str) -> bool {
         (status = 400, description = "Both a token and an API key, or a bad X-Intake-User", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such file for this tenant", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 429, description = "Rate limited, or too many event streams open (`too_many_streams`)", body = ErrorBody),
         (status = 503, description = "The database did not answer", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -59,6 +61,11 @@ pub async fn file_events(
     Path(file_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = owned_upload(&state, &caller, &file_id).await?;
+    // Taken after the ownership check, so unknown ids cost no slot. It lives in the
+    // stream's state: dropped when the stream ends or the client disconnects.
+    let slot = state.streams.try_open(&caller.tenant).inspect_err(|_| {
+        state.metrics.rate_limited("event_streams");
+    })?;
     let started = tokio::time::Instant::now();
     struct Follow {
         state: Arc<AppState>,
@@ -66,6 +73,7 @@ pub async fn file_events(
         last: Option<FileSummary>,
         pending: Option<UploadEntry>,
         finished: bool,
+        _slot: StreamSlot,
     }
     let follow = Follow {
         state,
@@ -73,6 +81,7 @@ pub async fn file_events(
         last: None,
         pending: Some(first),
         finished: false,
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(follow, move |mut f| async move {
         loop {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use intake_aws::arn::Arns;
 use intake_core::config::ScannerConfig;
@@ -31,13 +31,18 @@ pub struct Readiness {
     pub checks: Vec<Check>,
 }
 
+/// One dependency's check. `latency_ms` and `error` name endpoints, ARNs (with the
+/// account id), buckets and queues, so they are only shown to authenticated admins, or to
+/// everyone when `[api] readyz_detail = true`; other callers get `name` and `ok`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
     /// `s3`, `sqs`, `sns`, `database` or `clamd`.
     pub name: String,
     pub ok: bool,
-    pub latency_ms: u64,
-    /// What failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// What failed, when it did (detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -51,13 +56,26 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Every dependency answers: S3 (the uploads bucket), SQS (the entry stage's queue), SNS
-/// (the events topic), the database and, when the scanner is clamd, clamd.
+/// (the events topic), the database and, when the scanner is clamd, clamd. Without
+/// credentials each check is only named and passed or not; an admin's token (or `[api]
+/// readyz_detail = true`) adds latencies and what failed.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "A dependency does not answer", body = Readiness),
     ))]
-pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+    // Probes send no credentials and must not be refused: a missing or bad credential
+    // just means no detail.
+    let detail = state.config.api.readyz_detail
+        || match headers.contains_key(header::AUTHORIZATION) {
+            true => state
+                .auth
+                .authenticate(&headers)
+                .await
+                .is_ok_and(|caller| caller.admin),
+            false => false,
+        };
     let s3 = timed("s3", async {
         state
             .aws
@@ -128,13 +146,19 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut checks = vec![s3, sqs, sns, database];
     checks.extend(clamd);
     let ready = checks.iter().all(|c| c.ok);
-    if !ready {
-        let failing: Vec<&str> = checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.name.as_str())
-            .collect();
-        tracing::warn!(failing = ?failing, "not ready");
+    for check in checks.iter().filter(|c| !c.ok) {
+        // The operators' log always has what the answer may leave out.
+        tracing::warn!(
+            check = %check.name,
+            error = check.error.as_deref().unwrap_or(""),
+            "not ready"
+        );
+    }
+    if !detail {
+        for check in &mut checks {
+            check.latency_ms = None;
+            check.error = None;
+        }
     }
     let status = if ready {
         StatusCode::OK
@@ -153,7 +177,7 @@ async fn timed(name: &str, check: impl std::future::Future<Output = Result<(), S
     Check {
         name: name.to_owned(),
         ok: result.is_ok(),
-        latency_ms: started.elapsed().as_millis() as u64,
+        latency_ms: Some(started.elapsed().as_millis() as u64),
         error: result.err(),
     }
 }

@@ -7,7 +7,8 @@
 //! - [`uploads`]: signing uploads after checking them against the content classes;
 //!   [`multipart`]: part URLs, completion and abort.
 //! - [`files`]: listing, detail and deletes, one tenant at a time; [`events`] (server-sent
-//!   state changes) and [`downloads`] (presigned GETs of promoted files).
+//!   state changes, capped by [`streams`]) and [`downloads`] (presigned GETs of promoted
+//!   files).
 //! - [`web`]: the embedded page, client settings and development tokens.
 //! - [`health`]: liveness, readiness of every dependency, Prometheus metrics.
 //! - [`openapi`]: the OpenAPI document generated from the handlers.
@@ -34,6 +35,7 @@ pub mod multipart;
 pub mod openapi;
 pub mod request;
 mod state;
+pub mod streams;
 pub mod uploads;
 pub mod web;
 
@@ -95,6 +97,10 @@ impl Api {
             names: ResourceNames::of(&config),
             limits: request::RateLimits::new(&config.api.rate_limits),
             metrics: metrics::ApiMetrics::new(),
+            streams: streams::StreamSlots::new(
+                config.api.max_event_streams,
+                config.api.max_event_streams_per_tenant,
+            ),
             account: tokio::sync::OnceCell::new(),
             shutting_down: shutdown.subscribe(),
             config,

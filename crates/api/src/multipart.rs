@@ -1,6 +1,7 @@
 //! The multipart calls after `POST /v1/uploads`: signed URLs for parts (each of its exact
 //! length), completion with the parts' ETags, and abort. Only the file's owner may call
-//! them, and only while the upload is open.
+//! them, and only while the upload is open: after an abort they answer `409
+//! upload_aborted`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use intake_aws::AwsError;
+use intake_aws::error::is_code;
 use intake_aws::presign;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -66,7 +69,7 @@ pub struct CompletedPart {
         (status = 400, description = "Bad part numbers", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such file for this tenant", body = ErrorBody),
-        (status = 409, description = "Not a multipart upload, or already completed", body = ErrorBody),
+        (status = 409, description = "Not a multipart upload, already completed, or aborted (`upload_aborted`)", body = ErrorBody),
         (status = 413, description = "Request body over the limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Body fields missing or of the wrong type", body = ErrorBody),
@@ -83,6 +86,7 @@ pub async fn sign_parts(
 ) -> Result<Json<PartsResponse>, ApiError> {
     let entry = owned_upload(&state, &caller, &file_id).await?;
     let (upload_id, part_size, part_count) = open_multipart(&state, &entry)?;
+    still_in_s3(&state, &entry, &upload_id).await?;
     if request.part_numbers.is_empty() || request.part_numbers.len() > MAX_PARTS_PER_REQUEST {
         return Err(ApiError::bad_request(
             "invalid_parts",
@@ -160,6 +164,44 @@ fn open_multipart(
     Ok((upload_id, part_size, part_count))
 }
 
+/// Refuses an upload S3 no longer has: aborted (`DELETE /v1/uploads/{id}`, possibly by
+/// another client of the same tenant) or expired by the bucket's lifecycle rule. URLs for
+/// its parts would only fail later, at the client's PUT, with a less helpful error.
+async fn still_in_s3(
+    state: &AppState,
+    entry: &intake_store::UploadEntry,
+    upload_id: &str,
+) -> Result<(), ApiError> {
+    let listed = state
+        .aws
+        .s3
+        .list_parts()
+        .bucket(&entry.record.bucket)
+        .key(&entry.record.key)
+        .upload_id(upload_id)
+        .max_parts(1)
+        .send()
+        .await;
+    match listed {
+        Ok(_) => Ok(()),
+        Err(e) if is_code(&e, &["NoSuchUpload"]) => Err(aborted(&entry.record.file_id)),
+        Err(e) => Err(ApiError::unavailable(
+            "checking that the multipart upload is open",
+            aws_sdk_s3::error::DisplayErrorContext(e),
+        )),
+    }
+}
+
+fn aborted(file_id: &str) -> ApiError {
+    ApiError::conflict(
+        "upload_aborted",
+        format!(
+            "the multipart upload of file {file_id} was aborted (DELETE /v1/uploads/{file_id}, or \
+             expired unfinished) and its parts are gone; sign a new upload with POST /v1/uploads"
+        ),
+    )
+}
+
 /// Complete a multipart upload: S3 assembles the parts and the pipeline starts.
 #[utoipa::path(
     post, path = "/v1/uploads/{file_id}/complete", tag = "uploads",
@@ -170,7 +212,7 @@ fn open_multipart(
         (status = 400, description = "Parts missing, out of order or with a bad ETag", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such file for this tenant", body = ErrorBody),
-        (status = 409, description = "Not a multipart upload", body = ErrorBody),
+        (status = 409, description = "Not a multipart upload, or aborted (`upload_aborted`)", body = ErrorBody),
         (status = 413, description = "Request body over the limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Body fields missing or of the wrong type", body = ErrorBody),
@@ -212,11 +254,12 @@ pub async fn complete_upload(
         &parts,
     )
     .await
-    .map_err(|e| {
-        ApiError::bad_request(
+    .map_err(|e| match &e {
+        AwsError::Call { code: Some(code), .. } if code == "NoSuchUpload" => aborted(&file_id),
+        _ => ApiError::bad_request(
             "complete_failed",
             format!("S3 refused to assemble the parts ({e}); check every part was uploaded and its ETag copied exactly"),
-        )
+        ),
     })?;
     state
         .ledger

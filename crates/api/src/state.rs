@@ -1,5 +1,5 @@
 //! What every handler shares: the validated config and the names derived from it, the AWS
-//! clients, the ledger, the authenticator, rate limits and metrics.
+//! clients, the ledger, the authenticator, rate limits, event stream slots and metrics.
 
 use intake_aws::AwsClients;
 use intake_core::names::BucketRole;
@@ -9,6 +9,7 @@ use intake_store::Ledger;
 use crate::auth::Authenticator;
 use crate::metrics::ApiMetrics;
 use crate::request::RateLimits;
+use crate::streams::StreamSlots;
 
 pub struct AppState {
     pub config: PipelineConfig,
@@ -18,6 +19,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: RateLimits,
     pub metrics: ApiMetrics,
+    /// Open event streams, capped per tenant and per process.
+    pub streams: StreamSlots,
     /// The AWS account, read once (STS) for the events topic's ARN.
     pub account: tokio::sync::OnceCell<String>,
     /// Becomes true when the server stops: event streams end.

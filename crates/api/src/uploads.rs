@@ -53,8 +53,9 @@ impl UploadMethod {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
-    /// The user's name for the file; sanitised into the key (path parts, control
-    /// characters and over-long names removed).
+    /// The user's name for the file; sanitised into the key: path parts and leading dots
+    /// removed, control, quote, shell-special and invisible characters replaced by `_`,
+    /// over-long names shortened.
     #[schema(example = "photo.jpg")]
     pub filename: String,
     /// Exact size in bytes; the signature holds the upload to it.

@@ -291,7 +291,7 @@ async fn tenant_and_user_claims_must_be_key_segments() {
         ("acme", "../alice", "contains '/'"),
         ("acme", "al\nice", "control character"),
     ] {
-        let err = rejects_token(&auth, &hs256(&claims(tenant, user)), "invalid_token").await;
+        let err = rejects_token(&auth, &hs256(&claims(tenant, user)), "invalid_identity").await;
         assert!(err.to_string().contains(problem), "{err}");
     }
     let numeric = json!({"tenant": 42, "sub": "alice", "exp": now() + 600});
@@ -496,6 +496,94 @@ async fn an_unknown_kid_is_named_in_the_error() {
         &claims("acme", "alice"),
     );
     rejects_token(&auth, &token, "invalid_token").await;
+}
+
+/// Ids that look like another id, or like path navigation, are refused wherever an id
+/// enters: token claims, X-Intake-User, the tenant of a configured API key.
+const BAD_IDS: [(&str, &str); 10] = [
+    (".", "'.' or '..'"),
+    ("..", "'.' or '..'"),
+    ("tenant-a\u{200b}", "invisible Unicode format character"),
+    ("\u{feff}tenant-a", "invisible Unicode format character"),
+    ("ten\u{202e}ant", "invisible Unicode format character"),
+    (
+        "tenant\u{2066}a\u{2069}",
+        "invisible Unicode format character",
+    ),
+    ("ten\u{ad}ant", "invisible Unicode format character"),
+    ("a\u{200d}b", "invisible Unicode format character"),
+    ("bell\u{7}", "control character"),
+    ("del\u{7f}", "control character"),
+];
+const GOOD_IDS: [&str; 5] = ["tenant-a", "a.b", "...", "ünïcødé", "user_42"];
+
+#[tokio::test]
+async fn ids_refuse_dot_segments_controls_and_invisible_format_characters() {
+    for (id, problem) in BAD_IDS {
+        assert_eq!(
+            intake_api::auth::id_problem(id).map(|p| p.contains(problem)),
+            Some(true),
+            "{id:?}"
+        );
+    }
+    for id in GOOD_IDS {
+        assert_eq!(intake_api::auth::id_problem(id), None, "{id:?}");
+    }
+
+    let auth = Authenticator::from_config(&with_secret("INTAKE_AUTH_TEST_HS256_CLAIMS"))
+        .await
+        .unwrap();
+    for (id, problem) in BAD_IDS {
+        for (tenant, user, claim) in [(id, "alice", "`tenant`"), ("acme", id, "`sub`")] {
+            let err = rejects_token(&auth, &hs256(&claims(tenant, user)), "invalid_identity").await;
+            assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+            let message = err.to_string();
+            assert!(
+                message.contains(problem) && message.contains(claim),
+                "{message}"
+            );
+        }
+    }
+    for id in GOOD_IDS {
+        let caller = auth
+            .authenticate(&bearer(&hs256(&claims(id, id))))
+            .await
+            .unwrap();
+        assert_eq!((caller.tenant.as_str(), caller.user.as_str()), (id, id));
+    }
+
+    let key = "svc-key-0123456789";
+    let with_key_tenant = |tenant: &str| ApiSection {
+        keys: vec![ApiKey {
+            name: "backend".into(),
+            tenant: tenant.into(),
+            sha256: hex(&Sha256::digest(key.as_bytes())),
+        }],
+        ..ApiSection::default()
+    };
+    let service = Authenticator::from_config(&with_key_tenant("acme"))
+        .await
+        .unwrap();
+    for (id, problem) in BAD_IDS {
+        // Control characters cannot be in a header at all; non-ASCII ids are refused as
+        // not ASCII before their characters are looked at.
+        if let Ok(value) = HeaderValue::from_str(id) {
+            let mut sent = headers(&[("x-api-key", key)]);
+            sent.insert("x-intake-user", value);
+            let err = rejects(&service, &sent).await;
+            assert_eq!(err.code(), "invalid_user_header", "{id:?}");
+            let why = if id.is_ascii() { problem } else { "not ASCII" };
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        let err = Authenticator::from_config(&with_key_tenant(id))
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("api.keys[0].tenant:") && message.contains(problem),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]

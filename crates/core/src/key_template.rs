@@ -84,6 +84,11 @@ pub fn fill_key(template: &str, tenant: &str, user: &str, uuid: &str, filename: 
         .replace("{filename}", filename)
 }
 
+/// The printable characters [`sanitize_filename`] replaces with `_`: quotes, shell
+/// metacharacters (`$ ( ) ; & ! | < > * ? [ ] ~ # %` and the backtick), and what S3 or
+/// URLs treat specially (`: { } ^`). docs/api.md lists the same set.
+pub const UNSAFE_FILENAME_CHARS: &str = "\"'`$();&!|<>*?[]~#%:{}^";
+
 /// Why a filename cannot be used, even after sanitising.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilenameError {
@@ -93,19 +98,20 @@ pub enum FilenameError {
 
 /// A user's filename made safe to put in a key and a `Content-Disposition`: only the last
 /// path segment is kept (`../../etc/passwd` → `passwd`, `C:\x\a.png` → `a.png`); control
-/// characters, quotes and characters that S3 or shells treat specially become `_`; leading
-/// dots and spaces go (no hidden files, no `..`); runs of `_` collapse; a name longer than
-/// `max_bytes` is shortened in the middle of its stem, keeping the extension, on a
-/// character boundary.
+/// characters, invisible format characters (zero-width, bidi controls, BOM), quotes and
+/// the characters S3 or shells treat specially ([`UNSAFE_FILENAME_CHARS`]) become `_`;
+/// spaces stay; leading dots and spaces go (no hidden files, no `..`); runs of `_`
+/// collapse; a name longer than `max_bytes` is shortened in the middle of its stem,
+/// keeping the extension, on a character boundary.
 pub fn sanitize_filename(raw: &str, max_bytes: usize) -> Result<String, FilenameError> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let mut out = String::with_capacity(last.len());
     for c in last.chars() {
         let safe = !c.is_control()
+            && !UNSAFE_FILENAME_CHARS.contains(c)
             && !matches!(
                 c,
-                '"' | '\'' | '`' | '<' | '>' | '|' | ':' | '*' | '?' | '#' | '%' | '{' | '}' | '^'
-                    | '[' | ']' | '~' | '\u{feff}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                '\u{feff}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
                     | '\u{2066}'..='\u{2069}'
             );
         let c = if safe { c } else { '_' };
@@ -202,9 +208,9 @@ mod tests {
     fn filled_keys_parse_back_to_their_parts() {
         let name = sanitize_filename("../../Red Flower (2).PNG", 200).unwrap();
         let key = fill_key(TEMPLATE, "acme", "u-1", UUID, &name);
-        assert_eq!(key, format!("acme/u-1/{UUID}-Red Flower (2).PNG"));
+        assert_eq!(key, format!("acme/u-1/{UUID}-Red Flower _2_.PNG"));
         let parts = parse_key(TEMPLATE, &key).unwrap();
-        assert_eq!(parts.filename.as_deref(), Some("Red Flower (2).PNG"));
+        assert_eq!(parts.filename.as_deref(), Some("Red Flower _2_.PNG"));
     }
 
     #[test]
@@ -223,6 +229,39 @@ mod tests {
                 sanitize_filename(empty, 200),
                 Err(FilenameError::Empty),
                 "{empty:?}"
+            );
+        }
+    }
+
+    /// What docs/api.md promises, character by character: every listed character becomes
+    /// `_` (runs collapse), and ordinary punctuation, spaces and letters stay.
+    #[test]
+    fn every_unsafe_character_becomes_an_underscore() {
+        let cases: &[(&str, &str)] = &[
+            ("invoice $(rm -rf ~).pdf", "invoice _rm -rf _.pdf"),
+            ("a;b&c.txt", "a_b_c.txt"),
+            ("hello!.txt", "hello_.txt"),
+            ("`whoami`.sh", "whoami_.sh"),
+            ("x|y<z>.txt", "x_y_z_.txt"),
+            ("a*b?[c].txt", "a_b_c_.txt"),
+            ("a~#%.txt", "a_.txt"),
+            ("c:{d}^e.txt", "c_d_e.txt"),
+            ("say \"hi\" 'there'.txt", "say _hi_ _there_.txt"),
+            ("Red Flower (2).PNG", "Red Flower _2_.PNG"),
+            ("tab\there.txt", "tab_here.txt"),
+            ("zero\u{200b}width\u{feff}.txt", "zero_width_.txt"),
+            ("a-b_c.d+e,f=g@h.txt", "a-b_c.d+e,f=g@h.txt"),
+            ("spaced name.txt", "spaced name.txt"),
+            ("写真 ü.jpg", "写真 ü.jpg"),
+        ];
+        for &(raw, want) in cases {
+            assert_eq!(sanitize_filename(raw, 200).as_deref(), Ok(want), "{raw:?}");
+        }
+        for c in UNSAFE_FILENAME_CHARS.chars() {
+            assert_eq!(
+                sanitize_filename(&format!("a{c}b.txt"), 200).as_deref(),
+                Ok("a_b.txt"),
+                "{c:?}"
             );
         }
     }

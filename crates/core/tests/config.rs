@@ -536,3 +536,52 @@ fn workers_bounds_come_from_config_with_defaults_and_are_validated_with_their_pa
     let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
     assert!(err.to_string().contains("concurency"), "{err}");
 }
+
+#[test]
+fn event_stream_caps_and_readyz_detail_have_defaults_and_are_validated_with_their_paths() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap();
+    assert_eq!(config.api.max_event_streams, 256);
+    assert_eq!(config.api.max_event_streams_per_tenant, 16);
+    assert!(!config.api.readyz_detail);
+
+    let with = |extra: &str| REPO_CONFIG.replacen("[api]\n", &format!("[api]\n{extra}\n"), 1);
+    let config = PipelineConfig::from_toml(
+        &with("max_event_streams = 40\nmax_event_streams_per_tenant = 4\nreadyz_detail = true"),
+        "pipeline.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            config.api.max_event_streams,
+            config.api.max_event_streams_per_tenant,
+            config.api.readyz_detail
+        ),
+        (40, 4, true)
+    );
+
+    for (extra, path, says) in [
+        (
+            "max_event_streams = 0",
+            "api.max_event_streams",
+            "0 would refuse",
+        ),
+        (
+            "max_event_streams_per_tenant = 0",
+            "api.max_event_streams_per_tenant",
+            "0 would refuse",
+        ),
+        (
+            "max_event_streams = 8\nmax_event_streams_per_tenant = 9",
+            "api.max_event_streams_per_tenant",
+            "more than the whole process allows",
+        ),
+        ("readyz_details = true", "readyz_details", "unknown field"),
+    ] {
+        let err = PipelineConfig::from_toml(&with(extra), "pipeline.toml").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(path) && message.contains(says),
+            "{extra}: {message}"
+        );
+    }
+}

@@ -1,14 +1,10 @@
 //! Opening the ledger database named by a URL: which backend it is, the SQLite settings
-//! Intake relies on, and running that backend's migrations.
+//! Intake relies on; [`crate::migrate`] runs that backend's migrations.
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::Migrator;
 
 use crate::error::StoreError;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The database behind a ledger. The SQL is shared; only DDL and transaction start differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +47,7 @@ impl Backend {
     }
 }
 
-/// Connects, configures and migrates. The pool is ready for the ledger's queries.
+/// Connects, configures and migrates (one process at a time: [`crate::migrate`]). The pool is ready for the ledger's queries.
 pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
     let shown = redact(url);
@@ -68,26 +64,7 @@ pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreEr
             url: shown.clone(),
             source,
         })?;
-    if backend == Backend::Sqlite {
-        // WAL lets readers (`intake status`) run beside the one writer. The setting is
-        // stored in the file, so once is enough. synchronous stays FULL: a worker deletes
-        // its message once the ledger says the result is durable.
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: shown.clone(),
-                source,
-            })?;
-    }
-    let migrator = match backend {
-        Backend::Sqlite => &SQLITE_MIGRATIONS,
-        Backend::Postgres => &POSTGRES_MIGRATIONS,
-    };
-    migrator
-        .run(&pool)
-        .await
-        .map_err(|source| StoreError::Migrate { url: shown, source })?;
+    crate::migrate::migrate(&pool, backend, &shown).await?;
     Ok(pool)
 }
 

@@ -22,15 +22,32 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
-    #[error(
-        "cannot migrate the state ledger at {url}: {source}. A migration that was already \
-         applied must never be edited; if this database belongs to a newer Intake, run that \
-         version instead"
-    )]
+    #[error("cannot migrate the state ledger at {url}: {source}. {}", migrate_advice(.source))]
     Migrate {
         url: String,
         #[source]
         source: sqlx::migrate::MigrateError,
+    },
+
+    #[error(
+        "cannot migrate the state ledger at {url}: another process has held the migration \
+         lock ({lock}) for {waited_secs} s. Find the Intake process that is migrating this \
+         database (it may be stuck); this one can be started again once it is gone"
+    )]
+    MigrationLock {
+        url: String,
+        lock: String,
+        waited_secs: u64,
+    },
+
+    #[error(
+        "cannot open the migration lock file {path} of the state ledger at {url}: {reason}. \
+         The directory of the SQLite file must be writable by every Intake process"
+    )]
+    LockFile {
+        url: String,
+        path: String,
+        reason: String,
     },
 
     #[error(
@@ -93,7 +110,9 @@ impl StoreError {
         match self {
             StoreError::UnsupportedUrl { .. } => "ledger_url",
             StoreError::Connect { .. } => "ledger_unreachable",
-            StoreError::Migrate { .. } => "ledger_migration",
+            StoreError::Migrate { source, .. } => migrate_code(source),
+            StoreError::MigrationLock { .. } => "ledger_migration_locked",
+            StoreError::LockFile { .. } => "ledger_lock_file",
             StoreError::Query { .. } => "ledger_query",
             StoreError::Corrupt { .. } | StoreError::Decode { .. } => "ledger_corrupt",
             StoreError::Encode { .. } => "catalog_encode",
@@ -106,8 +125,48 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Connect { .. } | StoreError::Query { .. } | StoreError::Contended { .. }
+            StoreError::Connect { .. }
+                | StoreError::Query { .. }
+                | StoreError::Contended { .. }
+                | StoreError::MigrationLock { .. }
         )
+    }
+}
+
+/// What to do about a failed migration. The advice about edited migrations is given only
+/// when sqlx found an applied migration whose checksum changed, never for a statement that
+/// failed (a lock, a lost connection, a race).
+fn migrate_advice(error: &sqlx::migrate::MigrateError) -> &'static str {
+    use sqlx::migrate::MigrateError as E;
+    match error {
+        E::VersionMismatch(_) => {
+            "A migration that was already applied to this database has been edited since: \
+             applied migrations must never be edited. Restore that migration's original text \
+             and put the change in a new migration"
+        }
+        E::VersionMissing(_) | E::VersionTooNew(..) => {
+            "The database holds a migration this Intake does not know: it was migrated by a \
+             newer Intake. Run that version instead"
+        }
+        E::Dirty(_) => {
+            "An earlier migration failed part way and left the database marked dirty. \
+             Restore it from a backup, or finish that migration by hand and clear its row in \
+             _sqlx_migrations"
+        }
+        _ => {
+            "The database refused a migration statement. Check that the user may create \
+             tables and indexes and that the database answers, then start Intake again"
+        }
+    }
+}
+
+fn migrate_code(error: &sqlx::migrate::MigrateError) -> &'static str {
+    use sqlx::migrate::MigrateError as E;
+    match error {
+        E::VersionMismatch(_) => "ledger_migration_edited",
+        E::VersionMissing(_) | E::VersionTooNew(..) => "ledger_too_new",
+        E::Dirty(_) => "ledger_migration_dirty",
+        _ => "ledger_migration",
     }
 }
 

@@ -15,7 +15,9 @@
 //! - [`types`]: [`VersionKey`] and the answers the ledger gives ([`Begin`],
 //!   [`Completion`]).
 //! - [`backend`]: SQLite (default, `sqlite://PATH`) or PostgreSQL (`postgres://...`),
-//!   chosen by URL; settings and migrations per backend.
+//!   chosen by URL; settings per backend.
+//! - [`migrate`]: migrations, one process at a time (an advisory lock on PostgreSQL, a
+//!   lock file beside a SQLite database), so any number may start at once.
 //! - [`clock`]: where "now" comes from (a manual clock in tests).
 //! - [`error`]: the one error type, [`StoreError`], with a fixed `code()` per failure.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod files;
 pub mod history;
 pub mod ledger;
+pub mod migrate;
 pub mod replays;
 pub mod stats;
 pub mod types;

@@ -32,6 +32,14 @@ pub enum AuthError {
         "unknown API key: check the X-Api-Key value, or ask an operator to add its SHA-256 to [[api.keys]]"
     )]
     UnknownApiKey,
+    #[error(
+        "the bearer token's `{claim}` claim ({what}) {problem}; issue {what} ids without '/', '.' or '..' alone, control or invisible format characters, at most 128 bytes"
+    )]
+    InvalidIdentity {
+        claim: String,
+        what: &'static str,
+        problem: &'static str,
+    },
     #[error("invalid X-Intake-User header: {0}")]
     InvalidUserHeader(String),
 }
@@ -48,6 +56,7 @@ impl AuthError {
             AuthError::WrongAudience { .. } => "wrong_audience",
             AuthError::WrongIssuer { .. } => "wrong_issuer",
             AuthError::UnknownApiKey => "unknown_api_key",
+            AuthError::InvalidIdentity { .. } => "invalid_identity",
             AuthError::InvalidUserHeader(_) => "invalid_user_header",
         }
     }

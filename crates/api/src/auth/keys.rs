@@ -142,7 +142,7 @@ pub(super) fn service_keys(api: &ApiSection) -> Result<Vec<ServiceKey>, AuthSetu
             return Err(AuthSetupError::config(
                 format!("api.keys[{i}].tenant"),
                 format!("the tenant {problem}"),
-                "use the tenant id the key acts for, without '/'",
+                "use the tenant id the key acts for, without '/', '.' or '..' alone, control or invisible format characters",
             ));
         }
         let sha256 = decode_sha256_hex(&key.sha256).ok_or_else(|| {

@@ -580,6 +580,19 @@ pub struct ApiSection {
     pub keys: Vec<ApiKey>,
     #[serde(default)]
     pub rate_limits: ApiRateLimits,
+    /// Most `GET /v1/files/{id}/events` streams open at once in this process; beyond it
+    /// a new stream is refused (`429 too_many_streams`). Each open stream reads the
+    /// ledger twice a second.
+    #[serde(default = "defaults::max_event_streams")]
+    pub max_event_streams: u32,
+    /// Most event streams one tenant may hold open at once in this process.
+    #[serde(default = "defaults::max_event_streams_per_tenant")]
+    pub max_event_streams_per_tenant: u32,
+    /// Whether `GET /readyz` tells every caller what failed (endpoints, ARNs, bucket and
+    /// queue names). Off: only authenticated admins see it; others get each check's
+    /// name and whether it passed.
+    #[serde(default)]
+    pub readyz_detail: bool,
 }
 
 impl Default for ApiSection {
@@ -596,6 +609,9 @@ impl Default for ApiSection {
             auth: ApiAuth::default(),
             keys: Vec::new(),
             rate_limits: ApiRateLimits::default(),
+            max_event_streams: defaults::max_event_streams(),
+            max_event_streams_per_tenant: defaults::max_event_streams_per_tenant(),
+            readyz_detail: false,
         }
     }
 }
@@ -814,6 +830,15 @@ pub mod defaults {
     }
     pub fn rate_burst() -> u32 {
         60
+    }
+    /// The web page follows at most 3 files by stream per tab (it polls the rest), so 16
+    /// leaves room for several tabs and a backend; 256 at two ledger reads a second each
+    /// is a load SQLite takes in its stride.
+    pub fn max_event_streams() -> u32 {
+        256
+    }
+    pub fn max_event_streams_per_tenant() -> u32 {
+        16
     }
 }
 

@@ -1029,6 +1029,31 @@ fn check_api(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             ));
         }
     }
+    for (field, value) in [
+        ("max_event_streams", api.max_event_streams),
+        (
+            "max_event_streams_per_tenant",
+            api.max_event_streams_per_tenant,
+        ),
+    ] {
+        if value == 0 {
+            problems.push(Problem::new(
+                format!("api.{field}"),
+                "0 would refuse every event stream",
+                "use a positive number, e.g. 16 (clients that get 429 too_many_streams poll GET /v1/files/{id} instead)",
+            ));
+        }
+    }
+    if api.max_event_streams_per_tenant > api.max_event_streams {
+        problems.push(Problem::new(
+            "api.max_event_streams_per_tenant",
+            format!(
+                "{} is more than the whole process allows (api.max_event_streams = {})",
+                api.max_event_streams_per_tenant, api.max_event_streams
+            ),
+            "use at most api.max_event_streams",
+        ));
+    }
     let limits = &api.rate_limits;
     for (field, value) in [
         ("per_ip_per_minute", limits.per_ip_per_minute),
