@@ -242,9 +242,9 @@ fn libjpeg_rounds_scaled_sides_up() {
     }
 }
 
-/// Every width from 1 to 20,000 against heights at the edges of the default boxes, of the
-/// shrink-on-load thresholds and of square and 3:2 frames, each orientation class, every
-/// factor: the default renditions and a thin and a tall box.
+/// Every width from 1 to 20,000 against a 1-pixel row, heights at the edges of the default
+/// boxes, square, 3:2 and 20,000-high frames, each orientation class, every factor: the
+/// default renditions and a thin and a tall box.
 #[test]
 fn every_width_to_20000_plans_inside_its_source() {
     let configs = [
@@ -259,26 +259,7 @@ fn every_width_to_20000_plans_inside_its_source() {
         ],
     ];
     for w in 1..=20_000u32 {
-        let heights = [
-            1,
-            2,
-            3,
-            7,
-            255,
-            256,
-            257,
-            511,
-            1023,
-            1024,
-            1025,
-            2047,
-            4095,
-            8191,
-            w,
-            w * 2 / 3 + 1,
-            w * 3 / 2,
-            20_000,
-        ];
+        let heights = [1, 7, 256, 1025, w, w * 2 / 3 + 1, 20_000];
         for h in heights {
             for renditions in &configs {
                 for swap in [false, true] {
