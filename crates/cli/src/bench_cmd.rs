@@ -26,13 +26,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use comfy_table::{CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 use intake_core::PipelineConfig;
 use intake_core::config::{Fit, Rendition, RenditionFormat};
 use intake_imaging::SourceFormat;
 use serde_json::{Value, json};
 
 use crate::{ConfigArg, Failure, bench_pipeline, load};
+
+#[path = "bench_report.rs"]
+mod report;
+use report::{cpu_model, fit_name, git_describe, percentile, print_report};
 
 /// Where the photo corpus script lives, relative to the workspace root.
 const CORPUS_SCRIPT: &str = "bench/make-photo-corpus.sh";
@@ -72,6 +75,10 @@ pub enum BenchCommand {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Exit 0 even when files failed on a side. Failed files are always listed and
+        /// left out of both sides' figures; without this flag they make the bench fail.
+        #[arg(long)]
+        allow_failures: bool,
     },
     /// Intake's side of `bench thumbnail` (started pinned by it): renders every file of
     /// --corpus into --out, one JSON line per image on stdout.
@@ -123,9 +130,21 @@ pub fn run(config: &ConfigArg, command: BenchCommand) -> Result<(), Failure> {
                 json,
             },
         )?),
-        BenchCommand::Thumbnail { corpus, runs, json } => {
+        BenchCommand::Thumbnail {
+            corpus,
+            runs,
+            json,
+            allow_failures,
+        } => {
             let pipeline = load(config)?;
-            Ok(thumbnail(config, &pipeline, corpus, runs as usize, json)?)
+            Ok(thumbnail(
+                config,
+                &pipeline,
+                corpus,
+                runs as usize,
+                json,
+                allow_failures,
+            )?)
         }
         BenchCommand::ThumbnailWorker { corpus, out } => {
             let pipeline = load(config)?;
@@ -185,6 +204,7 @@ fn worker(pipeline: &PipelineConfig, corpus: &Path, out: &Path) -> anyhow::Resul
 // The benchmark.
 
 /// One set of images (the photo corpus, the edge cases).
+#[derive(Clone)]
 struct ImageSet {
     name: &'static str,
     dir: PathBuf,
@@ -209,9 +229,50 @@ impl ImageSet {
         })
     }
 
+    /// The files of this set at `keep` (indices), as symbolic links in `dir` (made anew),
+    /// so that both sides can be pointed at exactly those files.
+    fn subset(&self, keep: &[usize], dir: PathBuf) -> anyhow::Result<ImageSet> {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for &i in keep {
+            let file = &self.files[i];
+            let target =
+                fs::canonicalize(file).with_context(|| format!("resolving {}", file.display()))?;
+            let link = dir.join(file_name(file));
+            std::os::unix::fs::symlink(&target, &link)
+                .with_context(|| format!("linking {}", link.display()))?;
+        }
+        ImageSet::new(self.name, dir)
+    }
+
     fn input_mb(&self) -> f64 {
         self.bytes as f64 / 1e6
     }
+}
+
+/// A file that failed on one side in one run. It is left out of both sides' figures.
+struct FileFailure {
+    file: String,
+    side: &'static str,
+    run: usize,
+    error: String,
+}
+
+/// One set, measured: both sides over the same files (those that passed both in the first
+/// run), and what failed.
+struct SetResult {
+    /// Every file of the set.
+    all: ImageSet,
+    /// The files both sides were measured on.
+    measured: ImageSet,
+    intake: Side,
+    vips: Side,
+    dims: Vec<Option<(u32, u32)>>,
+    failures: Vec<FileFailure>,
+    /// Why no ratio may be given, when none may.
+    no_ratio: Option<String>,
 }
 
 /// One side's measurements over one set: a run each.
@@ -241,36 +302,178 @@ impl Side {
     }
 
     fn summary(&self, tool: &str, set: &ImageSet) -> Value {
-        let best = self
-            .walls
-            .iter()
-            .min()
-            .copied()
-            .unwrap_or_default()
-            .as_secs_f64();
+        let best = self.walls.iter().min().map(Duration::as_secs_f64);
         let images = set.files.len();
         let mut latencies: Vec<f64> = self.latency_ms.iter().flatten().copied().collect();
         latencies.sort_by(f64::total_cmp);
-        let failed: Vec<Value> = set
-            .files
-            .iter()
-            .zip(&self.failed)
-            .filter_map(|(f, e)| {
-                e.as_ref()
-                    .map(|e| json!({"file": file_name(f), "error": e}))
-            })
-            .collect();
         json!({
             "tool": tool,
             "images": images,
-            "failed": failed,
             "input_mb": set.input_mb(),
-            "images_per_s": images as f64 / best,
-            "mb_per_s": set.input_mb() / best,
+            "images_per_s": best.map(|best| images as f64 / best),
+            "mb_per_s": best.map(|best| set.input_mb() / best),
             "p50_ms": percentile(&latencies, 50.0),
             "p99_ms": percentile(&latencies, 99.0),
             "peak_rss_mib": self.peak_rss_kib as f64 / 1024.0,
             "run_walls_s": self.walls.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The failures of the run just made, by file index (cleared for the next run).
+    fn take_failures(&mut self) -> Vec<(usize, String)> {
+        self.failed
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, e)| e.take().map(|e| (i, e)))
+            .collect()
+    }
+}
+
+/// What every measured run needs.
+struct Bench<'a> {
+    exe: &'a Path,
+    config: &'a ConfigArg,
+    renditions: &'a [Rendition],
+    cpu: usize,
+    scratch: &'a Path,
+    startup_ms: &'a [f64],
+    as_json: bool,
+}
+
+impl Bench<'_> {
+    /// One run of both sides over `set` (`k`: the set's index, for scratch names).
+    fn run(
+        &self,
+        k: usize,
+        run: usize,
+        set: &ImageSet,
+        intake: &mut Side,
+        vips: &mut Side,
+        dims: &mut [Option<(u32, u32)>],
+    ) -> anyhow::Result<()> {
+        if !self.as_json {
+            eprintln!("run {}: {} ({} files)", run + 1, set.name, set.files.len());
+        }
+        let out = self.scratch.join(format!("run{run}-set{k}"));
+        intake_run(
+            self.exe,
+            self.config,
+            set,
+            &out.join("intake"),
+            self.cpu,
+            intake,
+            dims,
+        )?;
+        vips_batch_run(self.renditions, set, &out.join("vips"), self.cpu, vips)?;
+        vips_latency_run(
+            self.renditions,
+            set,
+            &out.join("vips-each"),
+            self.cpu,
+            self.startup_ms,
+            vips,
+        )?;
+        fs::remove_dir_all(&out).ok();
+        Ok(())
+    }
+
+    /// `runs` runs of both sides over `set`. A file that fails on either side in the first
+    /// run is left out, and every run is made again over the files that passed both: the
+    /// figures of both sides then cover the same files. A failure in a later run (a file
+    /// that passed once) leaves the sides unequal, so no ratio is given.
+    fn measure(&self, k: usize, set: ImageSet, runs: usize) -> anyhow::Result<SetResult> {
+        let n = set.files.len();
+        let mut result = SetResult {
+            measured: set.clone(),
+            all: set,
+            intake: Side::new(n),
+            vips: Side::new(n),
+            dims: vec![None; n],
+            failures: Vec::new(),
+            no_ratio: None,
+        };
+        let mut run = 0;
+        let mut restarted = false;
+        while run < runs {
+            let r = &mut result;
+            self.run(k, run, &r.measured, &mut r.intake, &mut r.vips, &mut r.dims)?;
+            let mut failed: Vec<usize> = Vec::new();
+            for (side, failures) in [
+                ("intake", r.intake.take_failures()),
+                ("vipsthumbnail", r.vips.take_failures()),
+            ] {
+                for (i, error) in failures {
+                    r.failures.push(FileFailure {
+                        file: file_name(&r.measured.files[i]),
+                        side,
+                        run: run + 1,
+                        error,
+                    });
+                    failed.push(i);
+                }
+            }
+            if failed.is_empty() {
+                run += 1;
+                continue;
+            }
+            if run > 0 || restarted {
+                r.no_ratio = Some(
+                    "a file failed in a later run, after passing both sides in the first: the sides did not process the same files".into(),
+                );
+                run += 1;
+                continue;
+            }
+            // First run: start over with the files that passed both sides.
+            let keep: Vec<usize> = (0..r.measured.files.len())
+                .filter(|i| !failed.contains(i))
+                .collect();
+            let dir = self.scratch.join(format!("set{k}-passed"));
+            r.measured = r.measured.subset(&keep, dir)?;
+            let m = r.measured.files.len();
+            (r.intake, r.vips, r.dims) = (Side::new(m), Side::new(m), vec![None; m]);
+            restarted = true;
+            if m == 0 {
+                r.no_ratio = Some("no file passed both sides".into());
+                break;
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl SetResult {
+    fn report(&self) -> Value {
+        let intake = self.intake.summary("intake", &self.measured);
+        let vips = self.vips.summary("vipsthumbnail", &self.measured);
+        let megapixels: Vec<f64> = self
+            .dims
+            .iter()
+            .flatten()
+            .map(|&(w, h)| f64::from(w) * f64::from(h) / 1e6)
+            .collect();
+        let ratio = match (
+            intake["images_per_s"].as_f64(),
+            vips["images_per_s"].as_f64(),
+        ) {
+            (Some(a), Some(b)) if self.no_ratio.is_none() && b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        json!({
+            "name": self.all.name,
+            "dir": self.all.dir.display().to_string(),
+            "files": self.all.files.len(),
+            "measured_files": self.measured.files.len(),
+            "failures": self.failures.iter().map(|f| json!({
+                "file": f.file, "side": f.side, "run": f.run, "error": f.error,
+            })).collect::<Vec<_>>(),
+            "input_mb": self.measured.input_mb(),
+            "mp_min": megapixels.iter().copied().reduce(f64::min),
+            "mp_max": megapixels.iter().copied().reduce(f64::max),
+            "ratio_images_per_s": ratio,
+            "no_ratio": if ratio.is_some() { None } else {
+                Some(self.no_ratio.clone().unwrap_or_else(|| "a side has no throughput".into()))
+            },
+            "rows": [intake, vips],
         })
     }
 }
@@ -281,6 +484,7 @@ fn thumbnail(
     corpus: Option<PathBuf>,
     runs: usize,
     as_json: bool,
+    allow_failures: bool,
 ) -> anyhow::Result<()> {
     let renditions = image_renditions(pipeline)?;
     let vips_version = vips_version()?;
@@ -323,44 +527,18 @@ fn thumbnail(
         .max_rss_kib;
     let startup_ms = vips_startup_ms(&renditions, cpu, scratch.path())?;
 
-    let mut results: Vec<(Side, Side)> = sets
-        .iter()
-        .map(|s| (Side::new(s.files.len()), Side::new(s.files.len())))
-        .collect();
-    let mut dims: Vec<Vec<Option<(u32, u32)>>> =
-        sets.iter().map(|s| vec![None; s.files.len()]).collect();
-    for run in 0..runs {
-        for (k, set) in sets.iter().enumerate() {
-            if !as_json {
-                eprintln!(
-                    "run {}/{runs}: {} ({} files)",
-                    run + 1,
-                    set.name,
-                    set.files.len()
-                );
-            }
-            let out = scratch.path().join(format!("run{run}-set{k}"));
-            let (intake, vips) = &mut results[k];
-            intake_run(
-                &exe,
-                config,
-                set,
-                &out.join("intake"),
-                cpu,
-                intake,
-                &mut dims[k],
-            )?;
-            vips_batch_run(&renditions, set, &out.join("vips"), cpu, vips)?;
-            vips_latency_run(
-                &renditions,
-                set,
-                &out.join("vips-each"),
-                cpu,
-                &startup_ms,
-                vips,
-            )?;
-            fs::remove_dir_all(&out).ok();
-        }
+    let bench = Bench {
+        exe: &exe,
+        config,
+        renditions: &renditions,
+        cpu,
+        scratch: scratch.path(),
+        startup_ms: &startup_ms,
+        as_json,
+    };
+    let mut results = Vec::new();
+    for (k, set) in sets.into_iter().enumerate() {
+        results.push(bench.measure(k, set, runs)?);
     }
 
     let cpu_model = cpu_model();
@@ -382,26 +560,19 @@ fn thumbnail(
         "reported": "throughput: fastest run; latency: each image's best run, nearest-rank percentiles; RSS: peak over all runs",
         "vips_startup_ms": renditions.iter().zip(&startup_ms).map(|(r, ms)| json!({"rendition": r.name, "ms": ms})).collect::<Vec<_>>(),
         "rss_floor_mib": floor_kib as f64 / 1024.0,
-        "sets": sets.iter().zip(&results).zip(&dims).map(|((set, (intake, vips)), dims)| {
-            let intake = intake.summary("intake", set);
-            let vips = vips.summary("vipsthumbnail", set);
-            let megapixels: Vec<f64> = dims.iter().flatten().map(|&(w, h)| f64::from(w) * f64::from(h) / 1e6).collect();
-            json!({
-                "name": set.name,
-                "dir": set.dir.display().to_string(),
-                "files": set.files.len(),
-                "input_mb": set.input_mb(),
-                "mp_min": megapixels.iter().copied().reduce(f64::min),
-                "mp_max": megapixels.iter().copied().reduce(f64::max),
-                "ratio_images_per_s": intake["images_per_s"].as_f64().unwrap_or(0.0) / vips["images_per_s"].as_f64().unwrap_or(f64::NAN),
-                "rows": [intake, vips],
-            })
-        }).collect::<Vec<_>>(),
+        "sets": results.iter().map(SetResult::report).collect::<Vec<_>>(),
     });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
+    }
+    let failed: usize = results.iter().map(|r| r.failures.len()).sum();
+    if failed > 0 && !allow_failures {
+        bail!(
+            "{failed} failure{} (listed above, each left out of both sides' figures); fix them, or pass --allow-failures to accept a report without them",
+            if failed == 1 { "" } else { "s" }
+        );
     }
     Ok(())
 }
@@ -725,7 +896,7 @@ fn list_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
-        if entry.file_type()?.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
+        if entry.path().is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
             files.push(entry.path());
         }
     }
@@ -851,183 +1022,9 @@ fn run_pinned(cmd: &mut Command, cpu: usize) -> anyhow::Result<Measured> {
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// Report.
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(sorted.len()) - 1])
-}
-
-fn fit_name(fit: Fit) -> &'static str {
-    match fit {
-        Fit::Cover => "cover",
-        Fit::Contain => "contain",
-    }
-}
-
-fn cpu_model() -> Option<String> {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            (key.trim() == "model name").then(|| value.trim().to_owned())
-        })
-}
-
-fn git_describe(workspace: Option<&Path>) -> Option<String> {
-    let out = Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(workspace?)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn print_report(report: &Value) {
-    let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
-    let num = |v: &Value, digits: usize| {
-        v.as_f64()
-            .map_or_else(|| "–".to_owned(), |x| format!("{x:.digits$}"))
-    };
-    let machine = &report["machine"];
-    println!(
-        "intake bench thumbnail: intake {} vs vipsthumbnail {}",
-        text(&report["versions"]["intake"]),
-        text(&report["versions"]["vips"])
-    );
-    println!(
-        "machine: {} CPUs ({}); each side pinned to CPU {}, VIPS_CONCURRENCY=1",
-        machine["nproc"],
-        text(&machine["cpu_model"]),
-        machine["pinned_cpu"]
-    );
-    let renditions: Vec<String> = report["renditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{} {}x{} {} {} q{}",
-                text(&r["name"]),
-                r["width"],
-                r["height"],
-                text(&r["fit"]),
-                text(&r["format"]),
-                r["quality"]
-            )
-        })
-        .collect();
-    println!("renditions: {}", renditions.join("; "));
-    println!(
-        "runs: {} per side, interleaved; {}",
-        report["runs"],
-        text(&report["reported"])
-    );
-    for (k, set) in report["sets"].as_array().into_iter().flatten().enumerate() {
-        println!();
-        println!(
-            "{}{}: {} files, {} MB, {}–{} MP ({})",
-            text(&set["name"]),
-            if k == 0 { " (headline)" } else { "" },
-            set["files"],
-            num(&set["input_mb"], 1),
-            num(&set["mp_min"], 1),
-            num(&set["mp_max"], 1),
-            text(&set["dir"])
-        );
-        let mut table = Table::new();
-        table.load_preset(UTF8_BORDERS_ONLY).set_header([
-            "",
-            "images",
-            "input MB",
-            "images/s per core",
-            "MB/s",
-            "p50 ms",
-            "p99 ms",
-            "peak RSS MiB",
-        ]);
-        for row in set["rows"].as_array().into_iter().flatten() {
-            let failed = row["failed"].as_array().map_or(0, Vec::len);
-            let images = if failed == 0 {
-                row["images"].to_string()
-            } else {
-                format!("{} ({failed} failed)", row["images"])
-            };
-            table.add_row([
-                if row["tool"] == "intake" {
-                    "Intake".to_owned()
-                } else {
-                    text(&row["tool"])
-                },
-                images,
-                num(&row["input_mb"], 1),
-                num(&row["images_per_s"], 2),
-                num(&row["mb_per_s"], 2),
-                num(&row["p50_ms"], 1),
-                num(&row["p99_ms"], 1),
-                num(&row["peak_rss_mib"], 1),
-            ]);
-        }
-        for column in table.column_iter_mut().skip(1) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-        println!("{table}");
-        println!(
-            "ratio intake/vips images/s: {}",
-            num(&set["ratio_images_per_s"], 2)
-        );
-        for row in set["rows"].as_array().into_iter().flatten() {
-            for f in row["failed"].as_array().into_iter().flatten() {
-                println!(
-                    "  {} failed on {}: {}",
-                    text(&row["tool"]),
-                    text(&f["file"]),
-                    text(&f["error"])
-                );
-            }
-        }
-    }
-    let startup: Vec<String> = report["vips_startup_ms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| format!("{} ms ({})", num(&s["ms"], 1), text(&s["rendition"])))
-        .collect();
-    println!();
-    println!(
-        "Intake: one process per run renders every file (one decode, all renditions); p50/p99 are read + render + write per image."
-    );
-    println!(
-        "vipsthumbnail: throughput from one process per rendition over all files (start-up amortised); p50/p99 from one process per image and rendition, summed over renditions, minus the start-up measured on a 1×1 JPEG: {}.",
-        startup.join(", ")
-    );
-    println!(
-        "peak RSS: ru_maxrss from wait4; a child that does nothing shows {} MiB here (the spawning process's RSS, carried across exec).",
-        num(&report["rss_floor_mib"], 1)
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=16).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(8.0));
-        assert_eq!(percentile(&v, 99.0), Some(16.0));
-        assert_eq!(percentile(&[3.0], 99.0), Some(3.0));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
 
     #[test]
     fn vips_options_match_the_rendition() {

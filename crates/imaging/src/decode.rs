@@ -55,14 +55,28 @@ pub(crate) fn decode(
     image_limits.max_image_height = Some(limits.max_height);
     image_limits.max_alloc = Some(limits.max_decoder_memory.bytes());
     reader.limits(image_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| classify(e, limits))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| classify(e, format, limits))?;
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
     let icc = decoder.icc_profile().ok().flatten();
     let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         DynamicImage::from_decoder(decoder)
     }))
-    .map_err(|_| ImageError::corrupt("the decoder failed on this file"))?
-    .map_err(|e| classify(e, limits))?;
+    .map_err(|panic| {
+        // A panic in a decoder is its bug, on this file's bytes: caught, reported, and the
+        // file refused (docs/architecture.md, "Image limits").
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        ImageError::corrupt(format!(
+            "the {} decoder failed on this file ({what})",
+            format.name()
+        ))
+    })?
+    .map_err(|e| classify(e, format, limits))?;
     let (width, height) = (image.width(), image.height());
     crate::probe::check_dimensions(width, height, limits)?;
     let pixels = if image.color().has_alpha() {

@@ -1,5 +1,14 @@
-//! Pure arithmetic of a rendition: output size, centre crop, and how far a JPEG may be
-//! shrunk on load. No pixels here, so it is cheap to test exhaustively.
+//! Pure arithmetic of a rendition: output size, centre crop, how far a JPEG may be shrunk
+//! on load, and the [`plan`] that maps every crop onto the pixels it is actually taken
+//! from. No pixels here, so it is cheap to test over every size (`geometry_tests.rs`).
+//!
+//! Two coordinate systems meet here. A [`Layout`] is worked out over the *stored* image
+//! (the size in the header), since that is what the box and the centre refer to. The
+//! resampler, though, reads a *decoded* image, which is smaller when a JPEG is shrunk on
+//! load (libjpeg rounds each side up: ⌈side × n / 8⌉), or a full-frame rendition already
+//! made (whose sides were rounded to whole pixels). [`crop_in`] maps a layout onto such a
+//! source and keeps the result inside it exactly: edges on a 1/256-pixel grid (exact in
+//! `f64`, so `left + width` is the right edge to the last bit) and clamped to the source.
 
 use intake_core::config::{Fit, Rendition};
 
@@ -86,83 +95,134 @@ pub(crate) fn jpeg_scale_numerator(shrink: f64) -> u8 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use intake_core::config::RenditionFormat;
-    use proptest::prelude::*;
-
-    fn rendition(width: u32, height: u32, fit: Fit) -> Rendition {
-        Rendition {
-            name: "r".into(),
-            width,
-            height,
-            fit,
-            format: RenditionFormat::Auto,
-            quality: 80,
-        }
-    }
-
-    #[test]
-    fn contain_fits_inside_and_keeps_the_aspect() {
-        let l = layout(6000, 4000, &rendition(1024, 1024, Fit::Contain), false);
-        assert_eq!((l.out_width, l.out_height), (1024, 683));
-        assert!(l.is_full_frame(6000, 4000));
-    }
-
-    #[test]
-    fn cover_fills_the_box_and_crops_the_centre() {
-        let l = layout(6000, 4000, &rendition(256, 256, Fit::Cover), false);
-        assert_eq!((l.out_width, l.out_height), (256, 256));
-        assert_eq!((l.crop_width, l.crop_height), (4000.0, 4000.0));
-        assert_eq!((l.crop_left, l.crop_top), (1000.0, 0.0));
-    }
-
-    #[test]
-    fn a_turned_image_gets_the_box_turned() {
-        // Stored 4000 wide, 3000 high; shown 3000 wide, 4000 high: a 200×100 box shown
-        // becomes 100×200 over the stored pixels. The shown height limits (4000 → 100), so
-        // it is shown 75×100, stored 100×75.
-        let l = layout(4000, 3000, &rendition(200, 100, Fit::Contain), true);
-        assert_eq!((l.out_width, l.out_height), (100, 75));
-    }
-
-    #[test]
-    fn small_sources_are_never_enlarged() {
-        let l = layout(100, 50, &rendition(1024, 1024, Fit::Contain), false);
-        assert_eq!((l.out_width, l.out_height), (100, 50));
-        let l = layout(100, 50, &rendition(256, 256, Fit::Cover), false);
-        assert_eq!((l.out_width, l.out_height), (100, 50));
-        assert_eq!(l.shrink(), 1.0);
-    }
-
-    #[test]
-    fn shrink_on_load_leaves_a_factor_of_two() {
-        assert_eq!(jpeg_scale_numerator(1.0), 8);
-        assert_eq!(jpeg_scale_numerator(3.9), 8);
-        assert_eq!(jpeg_scale_numerator(5.3), 4);
-        assert_eq!(jpeg_scale_numerator(14.2), 2);
-        assert_eq!(jpeg_scale_numerator(30.0), 1);
-    }
-
-    proptest! {
-        #[test]
-        fn layouts_stay_inside_the_source_and_the_box(
-            w in 1u32..20_000, h in 1u32..20_000,
-            bw in 1u32..4096, bh in 1u32..4096,
-            cover in any::<bool>(), swap in any::<bool>(),
-        ) {
-            let fit = if cover { Fit::Cover } else { Fit::Contain };
-            let r = rendition(bw, bh, fit);
-            let l = layout(w, h, &r, swap);
-            let (box_w, box_h) = if swap { (bh, bw) } else { (bw, bh) };
-            prop_assert!(l.out_width >= 1 && l.out_height >= 1);
-            prop_assert!(l.out_width <= box_w && l.out_height <= box_h);
-            prop_assert!(l.out_width <= w && l.out_height <= h);
-            prop_assert!(l.crop_left >= 0.0 && l.crop_top >= 0.0);
-            prop_assert!(l.crop_left + l.crop_width <= f64::from(w) + 1e-6);
-            prop_assert!(l.crop_top + l.crop_height <= f64::from(h) + 1e-6);
-            prop_assert!(l.shrink() >= 0.999);
-        }
+/// The shrink-on-load numerator for a `width × height` stored JPEG and these renditions
+/// (8, no shrink, when there are none).
+pub(crate) fn jpeg_numerator(width: u32, height: u32, renditions: &[Rendition], swap: bool) -> u8 {
+    let shrink = renditions
+        .iter()
+        .map(|r| layout(width, height, r, swap).shrink())
+        .fold(f64::INFINITY, f64::min);
+    if shrink.is_finite() {
+        jpeg_scale_numerator(shrink)
+    } else {
+        8
     }
 }
+
+/// A region of a source image in that source's own pixels. Every edge is a multiple of
+/// [`GRID`], so `left + width` and `top + height` are exact, and
+/// `0 ≤ left < left + width ≤ source width` (the same for the rows) holds in `f64`, which is
+/// how the resampler checks it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Crop {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// Crop edges are snapped to 1/256 of a source pixel: finer than any resampling can show,
+/// and with sides below 2^16 every edge, sum and difference is exact in `f64`.
+pub(crate) const GRID: f64 = 256.0;
+
+/// `layout` (over a `stored` image) mapped onto a `source` image of the same frame at
+/// another size, each axis by its own ratio, kept inside `source`.
+pub(crate) fn crop_in(layout: &Layout, stored: (u32, u32), source: (u32, u32)) -> Crop {
+    let axis = |start: f64, length: f64, stored: u32, source: u32| -> (f64, f64) {
+        let ratio = f64::from(source) / f64::from(stored);
+        let size = f64::from(source);
+        let snap = |v: f64| (v * ratio * GRID).round() / GRID;
+        // At least one grid step wide, and starting a step before the far edge at the latest.
+        let first = snap(start).clamp(0.0, size - 1.0 / GRID);
+        let end = snap(start + length).clamp(first + 1.0 / GRID, size);
+        (first, end - first)
+    };
+    let (left, width) = axis(layout.crop_left, layout.crop_width, stored.0, source.0);
+    let (top, height) = axis(layout.crop_top, layout.crop_height, stored.1, source.1);
+    Crop {
+        left,
+        top,
+        width,
+        height,
+    }
+}
+
+/// Which pixels a [`Step`] resamples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The decoded image.
+    Decoded,
+    /// The output of an earlier step (a full-frame rendition), by rendition index.
+    Rendition(usize),
+}
+
+/// One rendition's resampling: from which pixels, which region of them, to which size
+/// (stored orientation: the EXIF orientation is applied to the output afterwards).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Step {
+    /// Index into the renditions.
+    pub rendition: usize,
+    pub source: Source,
+    pub crop: Crop,
+    pub out_width: u32,
+    pub out_height: u32,
+    /// The output is the whole frame: kept as a source for the steps after it.
+    pub keep: bool,
+}
+
+/// The steps that make every rendition of a `stored` image that was decoded at `decoded`
+/// (smaller when shrunk on load), largest output first so that a smaller rendition can be
+/// resampled from a larger full-frame one. `swap`: the EXIF orientation turns the image.
+pub(crate) fn plan(
+    stored: (u32, u32),
+    swap: bool,
+    renditions: &[Rendition],
+    decoded: (u32, u32),
+) -> Vec<Step> {
+    let layouts: Vec<Layout> = renditions
+        .iter()
+        .map(|r| layout(stored.0, stored.1, r, swap))
+        .collect();
+    let mut order: Vec<usize> = (0..renditions.len()).collect();
+    order.sort_by_key(|&i| {
+        std::cmp::Reverse(u64::from(layouts[i].out_width) * u64::from(layouts[i].out_height))
+    });
+    let mut steps: Vec<Step> = Vec::with_capacity(order.len());
+    for i in order {
+        let layout = layouts[i];
+        let (source, size) = pick_source(&steps, &layout, stored.0, decoded);
+        steps.push(Step {
+            rendition: i,
+            source,
+            crop: crop_in(&layout, stored, size),
+            out_width: layout.out_width,
+            out_height: layout.out_height,
+            keep: layout.is_full_frame(stored.0, stored.1),
+        });
+    }
+    steps
+}
+
+/// The smallest full-frame output already planned that still has at least twice the
+/// pixels per output pixel that `layout` needs (resampling from it looks the same as from
+/// the decode, and costs a fraction); the decode itself otherwise.
+fn pick_source(
+    steps: &[Step],
+    layout: &Layout,
+    stored_w: u32,
+    decoded: (u32, u32),
+) -> (Source, (u32, u32)) {
+    steps
+        .iter()
+        .filter(|s| s.keep)
+        .filter(|s| layout.shrink() * f64::from(s.out_width) / f64::from(stored_w) >= 2.0)
+        .min_by_key(|s| u64::from(s.out_width) * u64::from(s.out_height))
+        .filter(|s| s.out_width < decoded.0)
+        .map_or((Source::Decoded, decoded), |s| {
+            (Source::Rendition(s.rendition), (s.out_width, s.out_height))
+        })
+}
+
+#[cfg(test)]
+#[path = "geometry_tests.rs"]
+mod tests;

@@ -218,6 +218,38 @@ pub(crate) fn decode(bytes: &[u8], numerator: u8) -> Result<Decoded, ImageError>
     })
 }
 
+/// The size libjpeg decodes a `width × height` JPEG at when scaled by `numerator / 8`:
+/// asked of libjpeg itself (`jpeg_calc_output_dimensions` over a frame header), so that the
+/// geometry tests check the crops against the decoder's own rounding, not a formula.
+#[cfg(test)]
+pub(crate) fn scaled_size(width: u16, height: u16, numerator: u8) -> (u32, u32) {
+    let [w1, w0] = width.to_be_bytes();
+    let [h1, h0] = height.to_be_bytes();
+    // SOI; SOF0: 8-bit, three components, luma 2×2 (4:2:0); SOS for the three.
+    #[rustfmt::skip]
+    let header = [
+        0xFF, 0xD8,
+        0xFF, 0xC0, 0, 17, 8, h1, h0, w1, w0, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
+        0xFF, 0xDA, 0, 12, 3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0,
+    ];
+    let mut err = error_manager();
+    // SAFETY: the decompressor lives only in this block; its error manager and the header
+    // outlive it; errors unwind (failing the test), which libjpeg's state survives.
+    unsafe {
+        let mut cinfo: ffi::jpeg_decompress_struct = std::mem::zeroed();
+        cinfo.common.err = &mut err;
+        ffi::jpeg_create_decompress(&mut cinfo);
+        ffi::jpeg_mem_src(&mut cinfo, header.as_ptr(), header.len() as _);
+        ffi::jpeg_read_header(&mut cinfo, 1);
+        cinfo.scale_num = numerator.into();
+        cinfo.scale_denom = 8;
+        ffi::jpeg_calc_output_dimensions(&mut cinfo);
+        let size = (cinfo.output_width, cinfo.output_height);
+        ffi::jpeg_destroy_decompress(&mut cinfo);
+        size
+    }
+}
+
 /// Naive CMYK to RGB (no ICC): Adobe applications write CMYK JPEGs inverted.
 fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);

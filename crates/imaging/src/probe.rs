@@ -106,7 +106,7 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
             let decoder =
                 image::ImageReader::with_format(Cursor::new(bytes), format.image_format())
                     .into_decoder()
-                    .map_err(|e| classify(e, limits))?;
+                    .map_err(|e| classify(e, format, limits))?;
             let (w, h) = decoder.dimensions();
             let per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
             let frames = if format == SourceFormat::Gif {
@@ -205,7 +205,11 @@ fn count_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<u32, ImageErro
 }
 
 /// `image`'s errors, mapped to fixed codes.
-pub(crate) fn classify(e: image::ImageError, limits: &ImageLimits) -> ImageError {
+pub(crate) fn classify(
+    e: image::ImageError,
+    format: SourceFormat,
+    limits: &ImageLimits,
+) -> ImageError {
     match e {
         image::ImageError::Limits(l) => match l.kind() {
             image::error::LimitErrorKind::DimensionError => ImageError::TooManyPixels {
@@ -220,8 +224,11 @@ pub(crate) fn classify(e: image::ImageError, limits: &ImageLimits) -> ImageError
                 limit: limits.max_decoder_memory.bytes(),
             },
         },
-        image::ImageError::Unsupported(u) => ImageError::Unsupported {
-            format: u.to_string(),
+        // A format Intake takes (sniffed before any decoder runs), in a variant its decoder
+        // does not read: palette or CIELab TIFF, CCITT compression, OS/2 BMP headers…
+        image::ImageError::Unsupported(u) => ImageError::UnsupportedVariant {
+            format: format.name(),
+            detail: u.to_string(),
         },
         other => ImageError::corrupt(other),
     }

@@ -6,7 +6,7 @@ use intake_core::config::{ImageLimits, Rendition, RenditionFormat};
 
 use crate::decode::{self, Pixels};
 use crate::error::ImageError;
-use crate::geometry::{self, Layout};
+use crate::geometry::{self, Source};
 use crate::probe::{Probe, SourceFormat, probe};
 use crate::{color, encode, resize};
 
@@ -82,13 +82,8 @@ pub fn render(
     let probe = probe(source, limits)?;
     let (stored_w, stored_h) = (probe.width, probe.height);
     let decoded = decode::decode(source, probe.format, limits, |orientation| {
-        let swap = turns(orientation);
-        let shrink = renditions
-            .iter()
-            .map(|r| geometry::layout(stored_w, stored_h, r, swap).shrink())
-            .fold(f64::INFINITY, f64::min);
-        if probe.format == SourceFormat::Jpeg && shrink.is_finite() {
-            geometry::jpeg_scale_numerator(shrink)
+        if probe.format == SourceFormat::Jpeg {
+            geometry::jpeg_numerator(stored_w, stored_h, renditions, turns(orientation))
         } else {
             8
         }
@@ -103,33 +98,35 @@ pub fn render(
     let has_alpha = pixels.channels == 4;
     let (decoded_width, decoded_height) = (pixels.width, pixels.height);
 
-    // Largest first, so smaller renditions can be resampled from a larger full-frame one.
-    let layouts: Vec<Layout> = renditions
-        .iter()
-        .map(|r| geometry::layout(stored_w, stored_h, r, swap))
-        .collect();
-    let mut order: Vec<usize> = (0..renditions.len()).collect();
-    order.sort_by_key(|&i| {
-        std::cmp::Reverse(u64::from(layouts[i].out_width) * u64::from(layouts[i].out_height))
-    });
-    let mut full_frames: Vec<Pixels> = Vec::new();
+    // Every crop is mapped onto the pixels it is read from (the decode, smaller when shrunk
+    // on load, or a larger full-frame rendition) by the plan, which keeps it inside them.
+    let steps = geometry::plan(
+        (stored_w, stored_h),
+        swap,
+        renditions,
+        (decoded_width, decoded_height),
+    );
+    let mut kept: Vec<(usize, Pixels)> = Vec::new();
     let mut made: Vec<Option<Rendered>> = vec![None; renditions.len()];
-    for i in order {
-        let (rendition, layout) = (&renditions[i], layouts[i]);
-        let source = pick_source(&pixels, &full_frames, &layout, stored_w);
-        let scale_x = f64::from(source.width) / f64::from(stored_w);
-        let scale_y = f64::from(source.height) / f64::from(stored_h);
-        let crop = (
-            layout.crop_left * scale_x,
-            layout.crop_top * scale_y,
-            layout.crop_width * scale_x,
-            layout.crop_height * scale_y,
-        );
-        let resized = resize::resize(source, crop, layout.out_width, layout.out_height)?;
+    for step in steps {
+        let rendition = &renditions[step.rendition];
+        let source = match step.source {
+            Source::Decoded => &pixels,
+            Source::Rendition(j) => kept
+                .iter()
+                .find_map(|(k, p)| (*k == j).then_some(p))
+                .expect("the plan resamples only from renditions it kept before"),
+        };
+        let crop = step.crop;
+        let resized = resize::resize(
+            source,
+            (crop.left, crop.top, crop.width, crop.height),
+            step.out_width,
+            step.out_height,
+        )?;
         // Only a full-frame output is kept (as a source for smaller renditions): the others
         // are turned in place rather than copied.
-        let keep = layout.is_full_frame(stored_w, stored_h);
-        let (shown, kept) = if keep {
+        let (shown, keep) = if step.keep {
             (orient(resized.clone(), orientation), Some(resized))
         } else {
             (orient(resized, orientation), None)
@@ -141,14 +138,14 @@ pub fn render(
                 reason,
             }
         })?;
-        made[i] = Some(Rendered {
+        made[step.rendition] = Some(Rendered {
             name: rendition.name.clone(),
             width: shown.width,
             height: shown.height,
             format,
             bytes,
         });
-        full_frames.extend(kept);
+        kept.extend(keep.map(|p| (step.rendition, p)));
     }
     let (width, height) = if swap {
         (stored_h, stored_w)
@@ -169,25 +166,6 @@ pub fn render(
             .map(|r| r.expect("every rendition made"))
             .collect(),
     })
-}
-
-/// The smallest full-frame image that still has at least twice the pixels per output pixel
-/// that `layout` needs (resampling from it looks the same as from the decode, and costs a
-/// fraction); the decode itself otherwise.
-fn pick_source<'a>(
-    decoded: &'a Pixels,
-    full_frames: &'a [Pixels],
-    layout: &Layout,
-    stored_w: u32,
-) -> &'a Pixels {
-    full_frames
-        .iter()
-        .filter(|candidate| {
-            layout.shrink() * f64::from(candidate.width) / f64::from(stored_w) >= 2.0
-        })
-        .min_by_key(|candidate| u64::from(candidate.width) * u64::from(candidate.height))
-        .filter(|candidate| candidate.width < decoded.width)
-        .unwrap_or(decoded)
 }
 
 /// Orientations 5–8 turn the image by 90°: width and height swap.
