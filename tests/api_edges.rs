@@ -77,7 +77,10 @@ async fn event_streams_are_capped_per_tenant_and_per_process_and_freed_on_discon
 
     let first = open_stream(&stack, &token_a, &file_a).await;
     let second = open_stream(&stack, &token_a, &file_a).await;
-    assert_eq!((first.status(), second.status()), (200, 200));
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
     let (retry_after, body) = refused_stream(&stack, &token_a, &file_a).await;
     assert_eq!(body["error"]["code"], "too_many_streams", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
