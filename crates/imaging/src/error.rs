@@ -65,7 +65,20 @@ fn needed_text(needed: u64) -> String {
 }
 
 impl ImageError {
-    /// The fixed code in the `failed` outcome and the metrics dimension.
+    /// Every code [`ImageError::code`] can return: the fixed set callers and tests check
+    /// against.
+    pub const CODES: [&'static str; 7] = [
+        "too_many_pixels",
+        "too_many_frames",
+        "decoder_memory_exceeded",
+        "empty_image",
+        "corrupt_image",
+        "unsupported_image",
+        "encode_failed",
+    ];
+
+    /// The fixed code in the `failed` outcome and the metrics dimension (one of
+    /// [`ImageError::CODES`]).
     pub fn code(&self) -> &'static str {
         match self {
             ImageError::TooManyPixels { .. } => "too_many_pixels",

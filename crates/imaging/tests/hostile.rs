@@ -10,15 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 /// Every code an [`intake_imaging::ImageError`] may have.
-const CODES: [&str; 7] = [
-    "too_many_pixels",
-    "too_many_frames",
-    "decoder_memory_exceeded",
-    "empty_image",
-    "corrupt_image",
-    "unsupported_image",
-    "encode_failed",
-];
+const CODES: [&str; 7] = intake_imaging::ImageError::CODES;
 
 const MAX_CASE_TIME: Duration = Duration::from_secs(5);
 const MAX_PEAK_GROWTH: u64 = 512 * 1024 * 1024;

@@ -18,15 +18,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 /// Every code an [`intake_imaging::ImageError`] may have.
-const CODES: [&str; 7] = [
-    "too_many_pixels",
-    "too_many_frames",
-    "decoder_memory_exceeded",
-    "empty_image",
-    "corrupt_image",
-    "unsupported_image",
-    "encode_failed",
-];
+const CODES: [&str; 7] = intake_imaging::ImageError::CODES;
 /// A probe reads headers only: a few KiB of state, whatever the file claims.
 const MAX_PROBE_ALLOC: usize = 16 * 1024 * 1024;
 const MAX_PROBE_TIME: Duration = Duration::from_secs(2);

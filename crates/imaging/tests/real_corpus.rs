@@ -21,15 +21,7 @@ use intake_imaging::{Fit, ImageLimits, Rendition, probe, render};
 const SCRIPT: &str = "crates/imaging/tests/corpus/make-image-corpus.sh";
 const EXPECTED: &str = include_str!("corpus/expected-refusals.tsv");
 /// Every code an [`intake_imaging::ImageError`] may have.
-const CODES: [&str; 7] = [
-    "too_many_pixels",
-    "too_many_frames",
-    "decoder_memory_exceeded",
-    "empty_image",
-    "corrupt_image",
-    "unsupported_image",
-    "encode_failed",
-];
+const CODES: [&str; 7] = intake_imaging::ImageError::CODES;
 /// The entries of "Image limits" in docs/architecture.md: a file vips renders and Intake
 /// refuses must name one (its reason starts with it, then a colon).
 const LIMITS: [&str; 5] = [
