@@ -859,15 +859,7 @@ async fn health_metrics_openapi_cors_limits_and_errors() {
     assert_eq!(status, 200, "liveness is never limited");
 
     // Metrics count what happened.
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("intake_api_rate_limited_total{scope=\"ip\"}"),
         "{metrics}"

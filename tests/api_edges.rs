@@ -134,15 +134,7 @@ async fn event_streams_are_capped_per_tenant_and_per_process_and_freed_on_discon
     )
     .await;
 
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("intake_api_rate_limited_total{scope=\"event_streams\"}"),
         "{metrics}"

@@ -174,6 +174,18 @@ impl ApiStack {
         (status, value)
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `POST /v1/uploads`, asserting 201.
     pub async fn sign(&self, token: &str, body: Value) -> Value {
         let (status, answer) = self
