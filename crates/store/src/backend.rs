@@ -1,6 +1,8 @@
 //! Opening the ledger database named by a URL: which backend it is, the SQLite settings
 //! Intake relies on; [`crate::migrate`] runs that backend's migrations.
 
+use std::time::Duration;
+
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
@@ -47,6 +49,12 @@ impl Backend {
     }
 }
 
+/// How long a ledger call waits for a pooled connection before it fails (retryably).
+/// A database that stops answering (a network partition leaves TCP connections hanging,
+/// not refused) then shows up as `ledger_query` errors within seconds instead of a
+/// worker that silently waits; sqlx's default is 30 s.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Connects, configures and migrates (one process at a time: [`crate::migrate`]). The pool is ready for the ledger's queries.
 pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
@@ -58,6 +66,7 @@ pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreEr
     // SQLite connections already wait up to 5 s for a busy database (sqlx's default
     // busy_timeout), which is what Intake wants; it cannot be set through an Any URL.
     let pool = AnyPoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(&connect_url)
         .await
         .map_err(|source| StoreError::Connect {
