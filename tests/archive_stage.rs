@@ -136,6 +136,7 @@ fn input_of(outcome: &OutcomeMessage) -> StageInput {
         object: outcome.object.clone(),
         location: outcome.current_location().clone(),
         upstream: Some(outcome.clone()),
+        attempt: 1,
     }
 }
 

@@ -254,6 +254,8 @@ async fn a_redelivered_message_writes_no_second_copy_and_no_second_outcome() {
         object: clean.object.clone(),
         location: clean.current_location().clone(),
         upstream: Some(clean.clone()),
+        // A rerun of a stage that already ran, as a redelivery after a crash would be.
+        attempt: 2,
     };
     let rerun = stage
         .process(&p.cx(), &input)

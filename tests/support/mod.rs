@@ -118,6 +118,7 @@ impl Pipeline {
             },
             metrics: false,
             worker_id: worker_id.into(),
+            batch_window: Duration::from_millis(10),
         }
     }
 

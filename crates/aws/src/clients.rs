@@ -13,6 +13,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use intake_core::config::AwsSection;
 
+use crate::calls::CallCounts;
 use crate::error::{AwsError, classify};
 
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct AwsClients {
     pub region: String,
     /// The config's credentials for signatures Intake makes or asks the presigner for.
     pub(crate) signing: SigningCredentials,
+    /// Every request these clients made, by operation.
+    pub calls: CallCounts,
 }
 
 impl AwsClients {
@@ -68,22 +71,32 @@ impl AwsClients {
         let region = config
             .region()
             .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let calls = CallCounts::default();
         let s3_config = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(endpoint_url.is_some())
+            .interceptor(calls.interceptor())
             .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config).interceptor(calls.interceptor());
+        let sns = aws_sdk_sns::config::Builder::from(config).interceptor(calls.interceptor());
+        let cloudwatch =
+            aws_sdk_cloudwatch::config::Builder::from(config).interceptor(calls.interceptor());
+        let events =
+            aws_sdk_eventbridge::config::Builder::from(config).interceptor(calls.interceptor());
+        let sts = aws_sdk_sts::config::Builder::from(config).interceptor(calls.interceptor());
         AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            sns: aws_sdk_sns::Client::from_conf(sns.build()),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
+            events: aws_sdk_eventbridge::Client::from_conf(events.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
             endpoint: endpoint_url
                 .clone()
                 .unwrap_or_else(|| format!("AWS ({region})")),
             endpoint_url,
             region,
             signing: SigningCredentials::new(config.credentials_provider()),
+            calls,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Intake's AWS side.
 //!
+//! - [`calls`]: requests counted by operation, in the clients themselves.
 //! - [`clients`]: every AWS client built from one `SdkConfig` (endpoint override, path-style S3).
 //! - [`error`]: [`AwsError`], which says which call failed on what and what to check.
 //! - [`provision`]: compute a plan (create / update / unchanged / delete per resource) from a
@@ -12,6 +13,7 @@
 //!   policies with a size range), multipart create/complete/abort, S3's part limits.
 
 pub mod arn;
+pub mod calls;
 pub mod clients;
 pub mod error;
 pub mod iam;

@@ -274,8 +274,10 @@ async fn bench(
         ));
         let objs = objects(options.mix, options.objects);
         let mut logs = Vec::new();
+        let mut call_files = Vec::new();
         for i in 0..w {
             let log = scratch.path().join(format!("worker-{w}-{i}.log"));
+            let calls_file = scratch.path().join(format!("calls-{w}-{i}.json"));
             let mut cmd = Command::new(&exe);
             cmd.arg("--config")
                 .arg(&config_file)
@@ -283,6 +285,7 @@ async fn bench(
                 .env("AWS_ENDPOINT_URL", &endpoint)
                 .env("INTAKE_DATABASE_URL", &ledger_url)
                 .env("INTAKE_METRICS", "0")
+                .env("INTAKE_CALL_COUNTS", &calls_file)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log)?);
@@ -299,6 +302,7 @@ async fn bench(
                 .workers
                 .push(cmd.spawn().context("starting `intake run`")?);
             logs.push(log);
+            call_files.push(calls_file);
         }
         // Ready when each process says every stage worker runs.
         let t = Instant::now();
@@ -332,26 +336,38 @@ async fn bench(
         let uploaded = upload(&aws, &bucket, &objs).await?;
         let upload_secs = t0.elapsed().as_secs_f64();
 
-        // Poll the ledger until every object is terminal.
+        // Poll the ledger until every object is terminal: one query per poll for the
+        // whole run (the poller must not compete with what it measures), the transitions
+        // once at the end.
         let deadline = Duration::from_secs(120 + options.objects as u64 * 2);
-        let mut ended: HashMap<usize, (String, i64, Vec<intake_store::Transition>)> =
-            HashMap::new();
+        let index: HashMap<&str, usize> = objs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key.as_str(), i))
+            .collect();
+        let mut terminal: HashMap<usize, String> = HashMap::new();
         loop {
-            for (i, o) in objs.iter().enumerate() {
-                if ended.contains_key(&i) {
-                    continue;
-                }
-                let versions = ledger.history(&bucket, &o.key).await?;
-                if let Some(v) = versions.first()
-                    && TERMINAL.contains(&v.state.as_str())
+            for (key, _version, state) in ledger
+                .latest_versions(&bucket, &format!("{TENANT}/{USER}/"))
+                .await?
+            {
+                if let Some(&i) = index.get(key.as_str())
+                    && TERMINAL.contains(&state.as_str())
                 {
-                    ended.insert(i, (v.state.clone(), v.updated_ms, v.transitions.clone()));
+                    terminal.insert(i, state);
                 }
             }
-            if ended.len() == objs.len() || t0.elapsed() > deadline {
+            if terminal.len() == objs.len() || t0.elapsed() > deadline {
                 break;
             }
             tokio::time::sleep(POLL).await;
+        }
+        let mut ended: HashMap<usize, (String, i64, Vec<intake_store::Transition>)> =
+            HashMap::new();
+        for &i in terminal.keys() {
+            if let Some(v) = ledger.history(&bucket, &objs[i].key).await?.first() {
+                ended.insert(i, (v.state.clone(), v.updated_ms, v.transitions.clone()));
+            }
         }
 
         // Peak RSS, then a graceful stop.
@@ -376,6 +392,8 @@ async fn bench(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+
+        let calls = call_counts(&call_files, objs.len());
 
         let mut count: BTreeMap<String, usize> = BTreeMap::new();
         let mut latencies = Vec::new();
@@ -412,6 +430,7 @@ async fn bench(
             "latency_ms": {"p50": pct(&latencies, 50.0), "p95": pct(&latencies, 95.0), "p99": pct(&latencies, 99.0)},
             "stage_mean_ms": stage_mean,
             "peak_rss_kib": rss,
+            "calls_per_object": calls,
         }));
     }
 
@@ -433,6 +452,36 @@ async fn bench(
         "runs": runs,
         "ceiling": ceiling,
     }))
+}
+
+/// The AWS requests the worker processes made (each wrote its counts on shutdown), per
+/// object, by operation, and their total under `"total"`. Includes the idle long polls
+/// and the start-up lookups: what the endpoint saw while the run lasted.
+fn call_counts(files: &[std::path::PathBuf], objects: usize) -> serde_json::Value {
+    let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+    let mut missing = 0;
+    for file in files {
+        let counts: Option<BTreeMap<String, u64>> = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match counts {
+            Some(counts) => {
+                for (operation, n) in counts {
+                    *sum.entry(operation).or_default() += n;
+                }
+            }
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        return json!({"error": format!("{missing} worker(s) wrote no call counts (killed before a graceful stop?)")});
+    }
+    let per = |n: u64| round(n as f64 / objects.max(1) as f64);
+    let total: u64 = sum.values().sum();
+    let mut out: serde_json::Map<String, serde_json::Value> =
+        sum.into_iter().map(|(op, n)| (op, json!(per(n)))).collect();
+    out.insert("total".into(), json!(per(total)));
+    serde_json::Value::Object(out)
 }
 
 /// PUT every object with at most CONCURRENCY in flight; the time each PUT returned.
@@ -644,6 +693,21 @@ fn print_report(r: &serde_json::Value) {
         ]);
     }
     println!("{t}");
+    for run in r["runs"].as_array().into_iter().flatten() {
+        let Some(calls) = run["calls_per_object"].as_object() else {
+            continue;
+        };
+        let mix = calls
+            .iter()
+            .filter(|(op, _)| *op != "total")
+            .map(|(op, n)| format!("{op} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "AWS requests per object, {} worker(s): {} in all — {mix}",
+            run["workers"], calls["total"]
+        );
+    }
     let c = &r["ceiling"];
     println!(
         "Emulator ceiling (same objects, concurrency {}): S3 PUT {}/s ({} MB/s), SQS send {}/s, SQS receive+delete {}/s",

@@ -63,6 +63,19 @@ pub async fn run(
     eprintln!("intake: shutting down: finishing in-flight work");
     workers.stop().await?;
     cx.ledger.close().await;
+    write_call_counts(&cx.aws)?;
+    Ok(())
+}
+
+/// With `INTAKE_CALL_COUNTS=FILE`, the AWS requests this process made, by operation, as
+/// a JSON object (`intake bench pipeline` reads them to report calls per object).
+fn write_call_counts(aws: &AwsClients) -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os("INTAKE_CALL_COUNTS").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let counts = serde_json::to_string_pretty(&aws.calls.snapshot())?;
+    std::fs::write(&path, counts)
+        .with_context(|| format!("writing the call counts to {}", path.to_string_lossy()))?;
     Ok(())
 }
 
@@ -122,6 +135,9 @@ pub async fn start_all(
             metrics,
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 cx.config.workers.shutdown_grace_secs,
+            )),
+            batch_window: std::time::Duration::from_millis(u64::from(
+                cx.config.workers.batch_window_ms,
             )),
             ..WorkerSettings::default()
         };

@@ -169,7 +169,7 @@ async fn list_peek_and_purge_explain_poison_and_redriven_messages() {
         .send()
         .await
         .unwrap();
-    // The poison message, as the runtime's send_to_dlq writes it.
+    // The poison message, as the runtime's queue seam dead-letters it.
     aws.sqs
         .send_message()
         .queue_url(&dlq_url)

@@ -31,7 +31,7 @@ use intake_core::event::{Incoming, parse_body};
 use intake_core::key_template::parse_key;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, ResourceNames};
-use intake_runtime::publish::{
+use intake_runtime::queue::{
     POISON_CODE_ATTRIBUTE, POISON_REASON_ATTRIBUTE, POISON_SOURCE_ATTRIBUTE,
 };
 use intake_store::{Ledger, StoreError, VersionKey};

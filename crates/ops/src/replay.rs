@@ -18,7 +18,7 @@ use intake_aws::AwsClients;
 use intake_aws::error::{AwsError, classify};
 use intake_core::ResourceNames;
 use intake_core::state_machine::StageKind;
-use intake_runtime::publish::{
+use intake_runtime::queue::{
     POISON_CODE_ATTRIBUTE, POISON_REASON_ATTRIBUTE, POISON_SOURCE_ATTRIBUTE,
 };
 use intake_store::{Ledger, ReplayRecord, StoreError};

@@ -1,19 +1,24 @@
-//! The worker runtime: everything between SQS and a [`Stage`]. A stage sees an object and a
-//! context, never the queue.
+//! The worker runtime: everything between the queue and a [`Stage`]. A stage sees an object
+//! and a context, never the queue.
 //!
 //! - [`stage`]: the [`Stage`] trait, its input and output.
 //! - [`worker`]: the receive loop, bounded concurrency, panic containment, graceful shutdown.
-//! - [`message`]: one message end to end: parse, dedupe (ledger), heartbeat, process,
-//!   record, publish, delete — in that order, so nothing is deleted before it is durable.
+//! - [`protocol`]: one message end to end, as named steps: decode, claim (ledger), work
+//!   (heartbeat), record, deliver (publish, mark, acknowledge) — in that order, so nothing
+//!   is acknowledged before it is durable.
+//! - [`queue`]: the [`queue::Queue`] seam, on SQS and in memory.
+//! - [`topic`]: the [`topic::OutcomeTopic`] seam, on SNS and in memory.
+//! - [`batch`]: single calls gathered into batch calls, each caller answered for its entry.
 //! - [`backoff`]: exponential backoff with jitter for retryable failures.
-//! - [`publish`]: outcome messages to the events topic, poison messages to the DLQ.
 //! - [`metrics`]: batched CloudWatch metrics that never block processing.
 
 pub mod backoff;
-pub mod message;
+pub mod batch;
 pub mod metrics;
-pub mod publish;
+pub mod protocol;
+pub mod queue;
 pub mod stage;
+pub mod topic;
 pub mod worker;
 
 pub use stage::{

@@ -29,6 +29,10 @@ pub struct StageInput {
     pub location: ObjectRef,
     /// The previous stage's outcome, when this stage is fed by SNS.
     pub upstream: Option<OutcomeMessage>,
+    /// The ledger claim's attempt number for this stage: 1 when no delivery ever claimed
+    /// it before, so no earlier attempt can have left a partial effect behind (a stage may
+    /// skip looking for one, e.g. a copy made before a crash).
+    pub attempt: u32,
 }
 
 /// A stage's result; the runtime wraps it into an [`OutcomeMessage`].

@@ -9,15 +9,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use intake_core::ResourceNames;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
-use crate::message::{Disposition, Shared, handle, set_visibility};
+use crate::batch::MAX_BATCH;
 use crate::metrics::{MetricEvent, Metrics};
+use crate::protocol::{Disposition, Io, Shared, handle};
+use crate::queue::sqs::SqsQueue;
+use crate::queue::{Delivery, Queue, QueueError, VisibilityChange};
 use crate::stage::{Stage, StageCx};
+use crate::topic::{OutcomeTopic, SnsTopic};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -30,6 +32,9 @@ pub struct WorkerSettings {
     pub metrics: bool,
     /// Identifies this worker in the ledger and in outcomes.
     pub worker_id: String,
+    /// How long the first acknowledgement, visibility change or publish of a batch waits
+    /// for others to join it (`[workers] batch_window_ms`).
+    pub batch_window: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -44,6 +49,9 @@ impl Default for WorkerSettings {
                 hostname(),
                 ulid::Ulid::new().to_string().to_lowercase()
             ),
+            batch_window: Duration::from_millis(u64::from(
+                intake_core::config::defaults::batch_window_ms(),
+            )),
         }
     }
 }
@@ -82,37 +90,60 @@ pub struct Worker<S: Stage> {
 }
 
 impl<S: Stage> Worker<S> {
-    /// Resolve the stage's queues and the events topic. Fails if they do not exist (run
-    /// `intake provision` first).
+    /// A worker on the stage's SQS queue and the pipeline's SNS events topic. Fails if they
+    /// do not exist (run `intake provision` first).
     pub async fn new(stage: S, cx: StageCx, settings: WorkerSettings) -> Result<Self, WorkerError> {
         let kind = S::KIND;
         let fail = |source| WorkerError::Aws {
             stage: kind.name(),
             source,
         };
-        let names: &ResourceNames = &cx.names;
-        let queues = names.stage(kind).clone();
-        let queue_url = queue_url_of(&cx, &queues.queue).await.map_err(fail)?;
-        let dlq_url = queue_url_of(&cx, &queues.dlq).await.map_err(fail)?;
+        let queues = cx.names.stage(kind).clone();
+        let queue = SqsQueue::resolve(&cx.aws, &queues.queue, &queues.dlq)
+            .await
+            .map_err(fail)?;
         let account = cx.aws.account_id().await.map_err(fail)?;
-        let events_topic_arn =
-            intake_aws::arn::Arns::new(account, cx.aws.region.clone()).topic(&names.events_topic);
+        let events_topic_arn = intake_aws::arn::Arns::new(account, cx.aws.region.clone())
+            .topic(&cx.names.events_topic);
+        let topic = SnsTopic::new(cx.aws.clone(), events_topic_arn);
+        Ok(Self::with_transport(
+            stage,
+            cx,
+            settings,
+            Arc::new(queue),
+            Arc::new(topic),
+        ))
+    }
+
+    /// A worker on any [`Queue`] and [`OutcomeTopic`]: the in-memory ones in tests.
+    pub fn with_transport(
+        stage: S,
+        cx: StageCx,
+        settings: WorkerSettings,
+        queue: Arc<dyn Queue>,
+        topic: Arc<dyn OutcomeTopic>,
+    ) -> Self {
+        let kind = S::KIND;
         let visibility = Duration::from_secs(
             u64::from(cx.config.queue_settings(kind).visibility_timeout_secs).max(1),
         );
         let metrics = if settings.metrics {
-            Metrics::start(cx.aws.clone(), &names.prefix, kind.name())
+            Metrics::start(cx.aws.clone(), &cx.names.prefix, kind.name())
         } else {
-            Metrics::disabled(&names.prefix, kind.name())
+            Metrics::disabled(&cx.names.prefix, kind.name())
         };
-        Ok(Worker {
+        let io = Io::start(
+            queue.clone(),
+            topic,
+            cx.ledger.clone(),
+            settings.batch_window,
+        );
+        Worker {
             shared: Arc::new(Shared {
                 stage: Arc::new(stage),
                 ledger: cx.ledger.clone(),
-                queue_name: queues.queue,
-                queue_url,
-                dlq_url,
-                events_topic_arn,
+                queue,
+                io,
                 worker_id: settings.worker_id.clone(),
                 metrics,
                 visibility,
@@ -120,30 +151,32 @@ impl<S: Stage> Worker<S> {
                 cx,
             }),
             settings,
-        })
+        }
     }
 
     /// Process messages until `shutdown` completes, then drain and return what was done.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> WorkerStats {
         let shared = self.shared;
         let kind = S::KIND;
-        let wait_secs = shared.cx.config.queue_settings(kind).wait_time_secs as i32;
+        let wait = Duration::from_secs(u64::from(
+            shared.cx.config.queue_settings(kind).wait_time_secs,
+        ));
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks: JoinSet<Disposition> = JoinSet::new();
-        let mut in_flight: HashMap<tokio::task::Id, Message> = HashMap::new();
+        let mut in_flight: HashMap<tokio::task::Id, Delivery> = HashMap::new();
         let mut stats = WorkerStats::default();
         let mut receive_errors = 0u32;
         tokio::pin!(shutdown);
-        tracing::info!(stage = %kind, queue = %shared.queue_name, concurrency = self.settings.concurrency, worker = %shared.worker_id, "worker started");
+        tracing::info!(stage = %kind, queue = %shared.queue.name(), concurrency = self.settings.concurrency, worker = %shared.worker_id, "worker started");
 
         // A receive in flight is never dropped: SQS may already have handed it messages,
         // which would then stay invisible for a whole visibility timeout. So the pending
         // receive lives across loop turns and is awaited even during shutdown.
         let mut pending: Option<Pin<Box<dyn Future<Output = Received> + Send>>> = None;
         loop {
-            let free = permits.available_permits().min(10);
+            let free = permits.available_permits().min(MAX_BATCH);
             if pending.is_none() && free > 0 {
-                pending = Some(Box::pin(receive(shared.clone(), free as i32, wait_secs)));
+                pending = Some(Box::pin(receive(shared.clone(), free, wait)));
             }
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -161,7 +194,7 @@ impl<S: Stage> Worker<S> {
                                 let (task_shared, task_message) = (shared.clone(), message.clone());
                                 let handle = tasks.spawn(async move {
                                     let _permit = permit;
-                                    handle(&task_shared, &task_message).await
+                                    handle(task_shared.as_ref(), &task_message).await
                                 });
                                 in_flight.insert(handle.id(), message);
                             }
@@ -195,11 +228,9 @@ impl<S: Stage> Worker<S> {
                 received = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
                     pending = None;
                     // Received after shutdown began: hand straight back to the queue.
-                    for message in received.unwrap_or_default() {
-                        stats.received += 1;
-                        set_visibility(&shared.cx.aws, &shared.queue_url, &message, Duration::ZERO).await;
-                        stats.released += 1;
-                    }
+                    let received = received.unwrap_or_default();
+                    stats.received += received.len() as u64;
+                    stats.released += release(shared.queue.as_ref(), received.iter()).await;
                 }
             }
         }
@@ -208,49 +239,53 @@ impl<S: Stage> Worker<S> {
             // it on the SQS side: a message handed to the abandoned poll would stay invisible
             // for a whole visibility timeout. So it is awaited (at most the long-poll wait)
             // and whatever it brings is released at once.
-            let longest = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(20) + 5);
+            let longest = wait + Duration::from_secs(5);
             if let Ok(received) = tokio::time::timeout(longest, pending).await {
-                for message in received.unwrap_or_default() {
-                    stats.received += 1;
-                    set_visibility(&shared.cx.aws, &shared.queue_url, &message, Duration::ZERO)
-                        .await;
-                    stats.released += 1;
-                }
+                let received = received.unwrap_or_default();
+                stats.received += received.len() as u64;
+                stats.released += release(shared.queue.as_ref(), received.iter()).await;
             }
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        for message in in_flight.values() {
-            set_visibility(&shared.cx.aws, &shared.queue_url, message, Duration::ZERO).await;
-            stats.released += 1;
-        }
+        stats.released += release(shared.queue.as_ref(), in_flight.values()).await;
         tracing::info!(stage = %kind, ?stats, "worker stopped");
         stats
     }
 }
 
-type Received = Result<Vec<Message>, String>;
+type Received = Result<Vec<Delivery>, QueueError>;
 
-async fn receive<S: Stage>(shared: Arc<Shared<S>>, max: i32, wait_secs: i32) -> Received {
-    shared
-        .cx
-        .aws
-        .sqs
-        .receive_message()
-        .queue_url(&shared.queue_url)
-        .max_number_of_messages(max)
-        .wait_time_seconds(wait_secs)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .map(|out| out.messages.unwrap_or_default())
-        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
+async fn receive<S: Stage>(shared: Arc<Shared<S>>, max: usize, wait: Duration) -> Received {
+    shared.queue.receive(max, wait).await
+}
+
+/// Hands deliveries back to the queue at once (visibility 0), ten per call, so another
+/// worker takes them without waiting out a visibility timeout. Returns how many.
+async fn release<'a>(queue: &dyn Queue, deliveries: impl Iterator<Item = &'a Delivery>) -> u64 {
+    let changes: Vec<VisibilityChange> = deliveries
+        .map(|d| VisibilityChange {
+            receipt: d.receipt.clone(),
+            timeout: Duration::ZERO,
+        })
+        .collect();
+    let mut released = 0;
+    for chunk in changes.chunks(MAX_BATCH) {
+        for result in queue.change_visibility(chunk.to_vec()).await {
+            match result {
+                Ok(()) => released += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not hand a message back; it returns after its visibility timeout")
+                }
+            }
+        }
+    }
+    released
 }
 
 fn settle(
     joined: Result<(tokio::task::Id, Disposition), tokio::task::JoinError>,
-    in_flight: &mut HashMap<tokio::task::Id, Message>,
+    in_flight: &mut HashMap<tokio::task::Id, Delivery>,
     stats: &mut WorkerStats,
     metrics: &Metrics,
 ) {
@@ -274,23 +309,4 @@ fn settle(
             }
         }
     }
-}
-
-async fn queue_url_of(cx: &StageCx, name: &str) -> Result<String, intake_aws::AwsError> {
-    let out = cx
-        .aws
-        .sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            intake_aws::error::classify(
-                &cx.aws.endpoint,
-                "GetQueueUrl",
-                &format!("queue {name} (run `intake provision` first)"),
-                e,
-            )
-        })?;
-    Ok(out.queue_url.unwrap_or_default())
 }

@@ -155,7 +155,7 @@ impl Stage for Scan {
                 (Some(verdict), format!("command:{}", command.program))
             }
         };
-        act(cx, &object, verdict, &engine).await
+        act(cx, &object, verdict, &engine, input.attempt == 1).await
     }
 }
 
@@ -189,6 +189,7 @@ async fn act(
     object: &ObjectRef,
     verdict: Option<Verdict>,
     engine: &str,
+    first_attempt: bool,
 ) -> Result<StageOutput, StageError> {
     let now = DateTime::from(SystemTime::now())
         .fmt(Format::DateTime)
@@ -239,15 +240,16 @@ async fn act(
     if let Some(sig) = &signature {
         tags.push((SIGNATURE_TAG, sig.as_str()));
     }
-    // A retry after a crash between the copy and the delete reuses that copy.
-    let (moved, _) = objects::copy_version_once(
-        &cx.aws,
-        object,
-        cx.names.bucket(role),
-        &tags,
-        SOURCE_VERSION_TAG,
-    )
-    .await
+    // A retry after a crash between the copy and the delete reuses that copy. The first
+    // attempt has no earlier one to look for, which saves a tag read per object.
+    let target = cx.names.bucket(role);
+    let moved = if first_attempt {
+        objects::copy_version(&cx.aws, object, target, &tags).await
+    } else {
+        objects::copy_version_once(&cx.aws, object, target, &tags, SOURCE_VERSION_TAG)
+            .await
+            .map(|(moved, _)| moved)
+    }
     .map_err(s3_failure)?;
     objects::delete_version(&cx.aws, object)
         .await

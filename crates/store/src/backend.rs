@@ -67,6 +67,20 @@ pub(crate) async fn open(url: &str, backend: Backend) -> Result<AnyPool, StoreEr
     // busy_timeout), which is what Intake wants; it cannot be set through an Any URL.
     let pool = AnyPoolOptions::new()
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // sqlx opens SQLite in WAL mode. With synchronous = NORMAL a commit
+                    // appends to the WAL without an fsync (checkpoints still sync): a
+                    // process crash or SIGKILL loses nothing, an OS crash or power cut may
+                    // lose the last commits. docs/architecture.md says why that is the
+                    // right default for a single-host ledger.
+                    sqlx::Executor::execute(&mut *connection, "PRAGMA synchronous = NORMAL")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .connect(&connect_url)
         .await
         .map_err(|source| StoreError::Connect {

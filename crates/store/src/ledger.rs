@@ -54,6 +54,12 @@ impl Ledger {
         self.backend
     }
 
+    /// The ledger's "now" in milliseconds since the epoch (a manual clock in tests), so
+    /// that callers comparing against recorded times use the same clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Closes every pooled connection; later calls fail.
     /// One round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -88,34 +94,8 @@ impl Ledger {
     ) -> Result<Begin, StoreError> {
         let now = self.clock.now_ms();
         let until = now.saturating_add(millis(lease));
-        self.ensure_object(v, stage, now).await?;
         for _ in 0..CLAIM_TRIES {
-            let claimed = sqlx::query(
-                "INSERT INTO stage_claims
-                     (bucket, object_key, version, stage, status, worker, attempt, claimed_ms, lease_until_ms)
-                 VALUES ($1, $2, $3, $4, 'claimed', $5, 1, $6, $7)
-                 ON CONFLICT (bucket, object_key, version, stage) DO UPDATE SET
-                     status = 'claimed',
-                     worker = excluded.worker,
-                     attempt = stage_claims.attempt + 1,
-                     claimed_ms = excluded.claimed_ms,
-                     lease_until_ms = excluded.lease_until_ms
-                 WHERE stage_claims.status = 'released'
-                    OR (stage_claims.status = 'claimed' AND stage_claims.lease_until_ms <= $6)
-                 RETURNING attempt",
-            )
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .bind(&v.version)
-            .bind(stage)
-            .bind(worker)
-            .bind(now)
-            .bind(until)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_failed("claiming a stage", v))?;
-            if let Some(row) = claimed {
-                let attempt = attempt(v, get(&row, "attempt", v)?)?;
+            if let Some(attempt) = self.try_claim(v, stage, worker, now, until).await? {
                 return Ok(Begin::Claimed { attempt });
             }
 
@@ -161,6 +141,60 @@ impl Ledger {
             stage: stage.to_owned(),
             tries: CLAIM_TRIES,
         })
+    }
+
+    /// The claim as one write transaction (one commit): the conditional upsert of the
+    /// claim and, when it wins, the version's `objects` row if it is new. A claim that
+    /// loses writes nothing, so a duplicate delivery costs no commit.
+    async fn try_claim(
+        &self,
+        v: &VersionKey,
+        stage: &str,
+        worker: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let failed = |action| query_failed(action, v);
+        let mut tx = self
+            .pool
+            .begin_with(self.backend.begin_write())
+            .await
+            .map_err(failed("starting a claim"))?;
+        let claimed = sqlx::query(
+            "INSERT INTO stage_claims
+                 (bucket, object_key, version, stage, status, worker, attempt, claimed_ms, lease_until_ms)
+             VALUES ($1, $2, $3, $4, 'claimed', $5, 1, $6, $7)
+             ON CONFLICT (bucket, object_key, version, stage) DO UPDATE SET
+                 status = 'claimed',
+                 worker = excluded.worker,
+                 attempt = stage_claims.attempt + 1,
+                 claimed_ms = excluded.claimed_ms,
+                 lease_until_ms = excluded.lease_until_ms
+             WHERE stage_claims.status = 'released'
+                OR (stage_claims.status = 'claimed' AND stage_claims.lease_until_ms <= $6)
+             RETURNING attempt",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version)
+        .bind(stage)
+        .bind(worker)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed("claiming a stage"))?;
+        let Some(row) = claimed else {
+            tx.rollback().await.map_err(failed("ending a lost claim"))?;
+            return Ok(None);
+        };
+        let attempt = attempt(v, get(&row, "attempt", v)?)?;
+        if attempt == 1 {
+            // Only a stage's first claim can meet a version the ledger has not seen.
+            Self::ensure_object(v, stage, now, &mut tx).await?;
+        }
+        tx.commit().await.map_err(failed("committing a claim"))?;
+        Ok(Some(attempt))
     }
 
     /// Extend the lease (heartbeat) to now + `lease` if `worker` still holds the claim;
@@ -281,45 +315,6 @@ impl Ledger {
         Ok(Completion::Recorded)
     }
 
-    /// The outcome of `stage` was published: clear its outbox flag. Publishing twice is
-    /// harmless; marking a stage that recorded no outcome is an error.
-    pub async fn mark_published(&self, v: &VersionKey, stage: &str) -> Result<(), StoreError> {
-        let marked = sqlx::query(
-            "UPDATE outbox SET published_ms = $5
-             WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4
-               AND published_ms IS NULL",
-        )
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .bind(&v.version)
-        .bind(stage)
-        .bind(self.clock.now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_failed("marking an outcome published", v))?;
-        if marked.rows_affected() > 0 {
-            return Ok(());
-        }
-        let exists = sqlx::query(
-            "SELECT 1 AS one FROM outbox
-             WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4",
-        )
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .bind(&v.version)
-        .bind(stage)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_failed("reading an outbox row", v))?;
-        match exists {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NoOutcome {
-                target: v.to_string(),
-                stage: stage.to_owned(),
-            }),
-        }
-    }
-
     /// A retryable failure: append a transition (outcome "retry" with `code`, `detail`
     /// and the attempt) and release the claim so the next delivery can take it. Returns
     /// false, recording nothing, if `worker` no longer held the claim.
@@ -372,8 +367,8 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Forgets that `stages` ran for this version (an operator's reprocess): their claims and
-    /// recorded outcomes go, the version's state becomes `state`, and a `released`
+    /// Forgets that `stages` ran for this version (an operator's reprocess): their claims are
+    /// released and their recorded outcomes go, the version's state becomes `state`, and a `released`
     /// transition (outcome `reprocess`, with `detail`) on the first of them keeps the
     /// intervention in the history. Completions stay in the history, so a reprocessed
     /// stage then shows two.
@@ -393,18 +388,23 @@ impl Ledger {
             .await
             .map_err(failed("starting a reprocess"))?;
         for stage in stages {
-            for table in ["stage_claims", "outbox"] {
-                sqlx::query(&format!(
-                    "DELETE FROM {table}
-                     WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4"
-                ))
-                .bind(&v.bucket)
-                .bind(&v.key)
-                .bind(&v.version)
-                .bind(*stage)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("forgetting a stage for a reprocess"))?;
+            // The claim is released, not deleted: its attempt number carries on, so the
+            // next claim is not a "first attempt" and the stage looks for what earlier
+            // attempts left behind (a copy) instead of assuming there is nothing.
+            for statement in [
+                "UPDATE stage_claims SET status = 'released', outcome = NULL
+                 WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4",
+                "DELETE FROM outbox
+                 WHERE bucket = $1 AND object_key = $2 AND version = $3 AND stage = $4",
+            ] {
+                sqlx::query(statement)
+                    .bind(&v.bucket)
+                    .bind(&v.key)
+                    .bind(&v.version)
+                    .bind(*stage)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed("forgetting a stage for a reprocess"))?;
             }
         }
         sqlx::query(
@@ -463,10 +463,10 @@ impl Ledger {
 
     /// Makes sure the version has an `objects` row, in `state` if it is new.
     pub(crate) async fn ensure_object(
-        &self,
         v: &VersionKey,
         state: &str,
         now: i64,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO objects (bucket, object_key, version, state, created_ms, updated_ms)
@@ -478,7 +478,7 @@ impl Ledger {
         .bind(&v.version)
         .bind(state)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
         .map_err(query_failed("recording an object version", v))?;
         Ok(())

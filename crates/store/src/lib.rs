@@ -3,7 +3,9 @@
 //! write; a stage's result and its outcome message are recorded in one transaction.
 //!
 //! - [`ledger`]: [`Ledger`] — connect, claim ([`Ledger::begin_stage`]), heartbeat,
-//!   complete with the outbox row, release for retry, mark published, count completions.
+//!   complete with the outbox row, release for retry, count completions.
+//! - [`outbox`]: outcomes recorded but not yet published; marking them published, one at
+//!   a time or a publish batch in one transaction.
 //! - [`files`]: one file, one version: which version of an uploads key is the file
 //!   ([`Ledger::accept_file_version`]).
 //! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
@@ -33,6 +35,7 @@ pub mod files;
 pub mod history;
 pub mod ledger;
 pub mod migrate;
+pub mod outbox;
 pub mod replays;
 pub mod stats;
 pub mod types;

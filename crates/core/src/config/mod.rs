@@ -508,6 +508,10 @@ pub struct WorkersSection {
     /// How long in-flight work may run on after SIGTERM before it is handed back.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u32,
+    /// How long a worker's first acknowledgement, visibility change or outcome publish
+    /// waits for others to share its batch call (up to 10 per call). 0 sends at once.
+    #[serde(default = "defaults::batch_window_ms")]
+    pub batch_window_ms: u32,
 }
 
 impl Default for WorkersSection {
@@ -515,6 +519,7 @@ impl Default for WorkersSection {
         WorkersSection {
             concurrency: defaults::worker_concurrency(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
+            batch_window_ms: defaults::batch_window_ms(),
         }
     }
 }
@@ -755,6 +760,11 @@ pub mod defaults {
     }
     pub fn worker_concurrency() -> u32 {
         8
+    }
+    /// Short enough that a lone object is not held up noticeably (five stages each wait
+    /// at most three windows), long enough that a burst shares its calls.
+    pub fn batch_window_ms() -> u32 {
+        10
     }
     pub fn shutdown_grace_secs() -> u32 {
         25

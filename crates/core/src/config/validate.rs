@@ -910,6 +910,13 @@ fn check_workers(config: &PipelineConfig, problems: &mut Vec<Problem>) {
             "use 0 to 43200 seconds; keep it below your orchestrator's kill timeout (Kubernetes: terminationGracePeriodSeconds)",
         ));
     }
+    if w.batch_window_ms > 1000 {
+        problems.push(Problem::new(
+            "workers.batch_window_ms",
+            format!("{} is out of range", w.batch_window_ms),
+            "use 0 to 1000 milliseconds (10 by default): every stage of every object may wait up to three windows",
+        ));
+    }
 }
 
 /// Seven days: the longest SigV4 presigned URLs S3 accepts.

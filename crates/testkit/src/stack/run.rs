@@ -145,6 +145,7 @@ impl Workers {
             },
             metrics: false,
             worker_id: format!("{}-{}", cx.names.prefix, S::KIND),
+            batch_window: Duration::from_millis(u64::from(cx.config.workers.batch_window_ms)),
         };
         let worker = Worker::new(stage, cx.clone(), settings)
             .await
