@@ -20,7 +20,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub const MAX_BATCH: usize = 10;
 
 /// Makes the batch call for a batch of entries and answers one result per entry, in order.
-pub type FlushFn<T, E> = Arc<dyn Fn(Vec<T>) -> BoxFuture<'static, Vec<Result<(), E>>> + Send + Sync>;
+pub type FlushFn<T, E> =
+    Arc<dyn Fn(Vec<T>) -> BoxFuture<'static, Vec<Result<(), E>>> + Send + Sync>;
 
 /// Why a submitted entry got no answer from its batch call.
 pub trait BatchLost {
@@ -119,8 +120,10 @@ mod tests {
         }
     }
 
+    type Seen = Arc<Mutex<Vec<Vec<u32>>>>;
+
     /// A flusher that records the batches it saw and fails odd entries.
-    fn recording() -> (FlushFn<u32, Lost>, Arc<Mutex<Vec<Vec<u32>>>>) {
+    fn recording() -> (FlushFn<u32, Lost>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let flush: FlushFn<u32, Lost> = Arc::new(move |entries: Vec<u32>| {
@@ -149,7 +152,10 @@ mod tests {
             assert_eq!(result.is_ok(), n % 2 == 0, "entry {n}: {result:?}");
         }
         let batches = seen.lock().unwrap().clone();
-        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
         let mut all: Vec<u32> = batches.concat();
         all.sort();
         assert_eq!(all, (0..25).collect::<Vec<_>>());

@@ -245,7 +245,11 @@ mod tests {
         let topic = MemoryTopic::default();
         topic.fail_next(1);
         let failed = topic.publish(vec![outbound(1), outbound(2)]).await;
-        assert!(failed.iter().all(|r| r.as_ref().unwrap_err().code() == "publish_failed"));
+        assert!(
+            failed
+                .iter()
+                .all(|r| r.as_ref().unwrap_err().code() == "publish_failed")
+        );
         assert!(topic.published().is_empty());
         let ok = topic.publish(vec![outbound(1)]).await;
         assert_eq!(ok, vec![Ok(())]);

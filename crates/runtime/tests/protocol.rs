@@ -25,7 +25,10 @@ async fn a_burst_is_processed_once_each_with_batched_calls() {
         bench.queue.send(&bench.event(&key(n)));
     }
     let worker = bench.start(stage.clone(), settings("w1"));
-    until("30 outcomes", LIMIT, async || bench.topic.published().len() == 30).await;
+    until("30 outcomes", LIMIT, async || {
+        bench.topic.published().len() == 30
+    })
+    .await;
     until("an empty queue", LIMIT, async || bench.queue.is_empty()).await;
     let stats = worker.stop().await;
 
@@ -53,7 +56,10 @@ async fn the_same_event_five_times_in_a_row_does_the_work_once() {
     let worker = bench.start(stage.clone(), settings("w1"));
     for _ in 0..5 {
         bench.queue.send(&bench.event(&key(1)));
-        until("the delivery to be acknowledged", LIMIT, async || bench.queue.is_empty()).await;
+        until("the delivery to be acknowledged", LIMIT, async || {
+            bench.queue.is_empty()
+        })
+        .await;
     }
     worker.stop().await;
     assert_eq!(stage.calls(&key(1)), 1);
@@ -72,7 +78,10 @@ async fn concurrent_duplicates_on_two_workers_do_the_work_once() {
     }
     let a = bench.start(stage.clone(), settings("a"));
     let b = bench.start(stage.clone(), settings("b"));
-    until("every duplicate to be settled", LIMIT, async || bench.queue.is_empty()).await;
+    until("every duplicate to be settled", LIMIT, async || {
+        bench.queue.is_empty()
+    })
+    .await;
     a.stop().await;
     b.stop().await;
     assert_eq!(stage.calls(&key(2)), 1, "only the claim holder works");
@@ -90,7 +99,10 @@ async fn poison_goes_to_the_dlq_with_its_code_and_the_worker_goes_on() {
     let worker = bench.start(stage.clone(), settings("w1"));
     let dlq = bench.queue.dlq().unwrap().clone();
     until("two dead letters", LIMIT, async || dlq.len() == 2).await;
-    until("the good message", LIMIT, async || bench.published(&key(3)) == 1).await;
+    until("the good message", LIMIT, async || {
+        bench.published(&key(3)) == 1
+    })
+    .await;
     let stats = worker.stop().await;
     assert_eq!(stats.poisoned, 2);
     let codes: Vec<String> = dlq
@@ -132,7 +144,11 @@ async fn a_retryable_failure_comes_back_with_backoff_and_then_succeeds_once() {
         .collect();
     assert_eq!(
         kinds,
-        [("retry".into(), 1), ("retry".into(), 2), ("passed".into(), 3)]
+        [
+            ("retry".into(), 1),
+            ("retry".into(), 2),
+            ("passed".into(), 3)
+        ]
     );
 }
 
@@ -147,10 +163,26 @@ async fn a_permanent_failure_is_published_as_failed_and_the_message_is_gone() {
     until("an empty queue", LIMIT, async || bench.queue.is_empty()).await;
     worker.stop().await;
     let outcome = &bench.topic.published()[0];
-    assert!(outcome.json.contains("\"outcome\":\"failed\""), "{}", outcome.json);
-    assert!(outcome.json.contains("\"code\":\"too_large\""), "{}", outcome.json);
-    assert!(outcome.attributes.contains(&("outcome".into(), "failed".into())));
-    assert_eq!(stage.calls(&key(6)), 1, "a permanent failure is not retried");
+    assert!(
+        outcome.json.contains("\"outcome\":\"failed\""),
+        "{}",
+        outcome.json
+    );
+    assert!(
+        outcome.json.contains("\"code\":\"too_large\""),
+        "{}",
+        outcome.json
+    );
+    assert!(
+        outcome
+            .attributes
+            .contains(&("outcome".into(), "failed".into()))
+    );
+    assert_eq!(
+        stage.calls(&key(6)),
+        1,
+        "a permanent failure is not retried"
+    );
     let state = bench.ledger.state(&bench.version(&key(6))).await.unwrap();
     assert_eq!(state.as_deref(), Some("failed"));
 }
@@ -169,10 +201,20 @@ async fn a_panicking_stage_is_contained_and_its_message_ends_in_the_dlq() {
     bench.queue.send(&bench.event(&key(8)));
     let worker = bench.start(stage.clone(), settings("w1"));
     let dlq = bench.queue.dlq().unwrap().clone();
-    until("the panicking message in the DLQ", LIMIT, async || dlq.len() == 1).await;
+    until("the panicking message in the DLQ", LIMIT, async || {
+        dlq.len() == 1
+    })
+    .await;
     let stats = worker.stop().await;
-    assert_eq!(stats.panicked, 2, "one panic per receive, redrive after two");
-    assert_eq!(bench.published(&key(8)), 1, "the other message was processed");
+    assert_eq!(
+        stats.panicked, 2,
+        "one panic per receive, redrive after two"
+    );
+    assert_eq!(
+        bench.published(&key(8)),
+        1,
+        "the other message was processed"
+    );
     assert_eq!(bench.published(&key(7)), 0);
     assert!(bench.queue.is_empty());
 }
@@ -195,7 +237,10 @@ async fn a_lapsed_claim_is_taken_over_and_the_stalled_worker_publishes_nothing()
     let mut one_at_a_time = settings("a");
     one_at_a_time.concurrency = 1;
     let a = bench.start(stalled.clone(), one_at_a_time);
-    until("A to start work", LIMIT, async || stalled.calls(&key(9)) == 1).await;
+    until("A to start work", LIMIT, async || {
+        stalled.calls(&key(9)) == 1
+    })
+    .await;
 
     // Its lease lapses and the message becomes visible again: B takes over and finishes.
     clock.advance(Duration::from_secs(61));
@@ -260,7 +305,11 @@ async fn an_outcome_recorded_but_not_published_goes_out_once_on_redelivery() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(bench.published(&key(3)), 0);
-    assert_eq!(bench.queue.len(), 1, "not acknowledged before it is published");
+    assert_eq!(
+        bench.queue.len(),
+        1,
+        "not acknowledged before it is published"
+    );
     // Redeliveries wait for the recording worker's visibility period, then publish for it.
     clock.advance(Duration::from_secs(31));
     until("the outcome", LIMIT, async || bench.published(&key(3)) == 1).await;
@@ -287,5 +336,9 @@ async fn an_s3_test_event_is_acknowledged_and_a_deletion_request_is_refused_as_w
     worker.stop().await;
     assert!(bench.topic.published().is_empty());
     let dead = bench.queue.dlq().unwrap().messages();
-    assert_eq!(dead.len(), 1, "the test event is acknowledged, not dead-lettered");
+    assert_eq!(
+        dead.len(),
+        1,
+        "the test event is acknowledged, not dead-lettered"
+    );
 }

@@ -9,6 +9,7 @@
 //! - [`files`]: one file, one version: which version of an uploads key is the file
 //!   ([`Ledger::accept_file_version`]).
 //! - [`catalog`]: one record per promoted version ([`CatalogRecord`]), what apps read.
+//! - [`reprocess`]: forgetting stages for an operator's reprocess ([`Ledger::reset_stages`]).
 //! - [`replays`]: the record of DLQ replays operators ran ([`ReplayRecord`]).
 //! - [`uploads`]: uploads the HTTP API signed, with their owner and file state.
 //! - [`history`]: every version's state and transitions, for `intake status`.
@@ -37,6 +38,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod outbox;
 pub mod replays;
+pub mod reprocess;
 pub mod stats;
 pub mod types;
 pub mod uploads;

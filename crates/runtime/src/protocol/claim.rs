@@ -69,7 +69,9 @@ async fn publish_on_behalf<S: Stage>(
     if shared.ledger.now_ms() - finished_ms < shared.visibility.as_millis() as i64 {
         return Err(Failure::retry(
             "publish_pending",
-            format!("{version}: {stage} is done and its outcome is being published by another delivery"),
+            format!(
+                "{version}: {stage} is done and its outcome is being published by another delivery"
+            ),
         ));
     }
     let attributes = recorded

@@ -15,7 +15,10 @@ pub enum Decoded {
     Inputs(Vec<StageInput>),
     /// S3's `s3:TestEvent`, sent once when a notification is configured.
     TestEvent,
-    Poison { code: &'static str, reason: String },
+    Poison {
+        code: &'static str,
+        reason: String,
+    },
 }
 
 pub fn inputs<S: Stage>(shared: &Shared<S>, delivery: &Delivery) -> Decoded {

@@ -22,7 +22,12 @@ pub async fn publish<S: Stage>(
         .submit(outbound.clone())
         .await
         .map_err(|e| Failure::retry(e.code(), e.to_string()))?;
-    if let Err(e) = shared.io.marks.submit((version.clone(), S::KIND.name())).await {
+    if let Err(e) = shared
+        .io
+        .marks
+        .submit((version.clone(), S::KIND.name()))
+        .await
+    {
         // Published but not marked: a redelivery after the visibility timeout publishes it
         // again (consumers dedupe by object and stage); the message is still acknowledged.
         tracing::warn!(object = %version, error = %e, "outcome published but not marked; a redelivery may publish it again");

@@ -25,7 +25,7 @@ use crate::batch::{BatchLost, Batcher, FlushFn};
 use crate::metrics::Metrics;
 use crate::queue::{Delivery, Queue, QueueError, VisibilityChange};
 use crate::stage::{Stage, StageCx};
-use crate::topic::{OutcomeTopic, Outbound, PublishError};
+use crate::topic::{Outbound, OutcomeTopic, PublishError};
 
 /// Everything a message handler needs, shared by every task of one worker.
 pub struct Shared<S> {

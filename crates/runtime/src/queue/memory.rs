@@ -146,7 +146,8 @@ impl MemoryQueue {
         while index < state.messages.len() && taken.len() < max {
             let message = &state.messages[index];
             if message.visible_at > now {
-                next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
+                next_visible =
+                    Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
                 index += 1;
                 continue;
             }
@@ -176,7 +177,13 @@ impl MemoryQueue {
     }
 
     fn count(&self, call: &'static str) {
-        *self.state.lock().expect("queue lock").calls.entry(call).or_default() += 1;
+        *self
+            .state
+            .lock()
+            .expect("queue lock")
+            .calls
+            .entry(call)
+            .or_default() += 1;
     }
 
     fn stale(&self, operation: &'static str, receipt: &str) -> QueueError {
@@ -270,7 +277,9 @@ impl Queue for MemoryQueue {
                                 m.visible_at = now + change.timeout;
                                 Ok(())
                             }
-                            None => Err(self.stale("ChangeMessageVisibilityBatch", &change.receipt)),
+                            None => {
+                                Err(self.stale("ChangeMessageVisibilityBatch", &change.receipt))
+                            }
                         }
                     })
                     .collect()
@@ -403,10 +412,16 @@ mod tests {
         let got = queue.receive(50, Duration::ZERO).await.unwrap();
         let bodies: Vec<_> = got.iter().map(|d| d.body.as_str()).collect();
         assert_eq!(bodies, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
-        queue.dead_letter(&got[0], "bad_json", "not JSON").await.unwrap();
+        queue
+            .dead_letter(&got[0], "bad_json", "not JSON")
+            .await
+            .unwrap();
         let dead = queue.dlq().unwrap().messages();
         assert_eq!(dead[0].body, "m0");
-        assert_eq!(dead[0].attributes[POISON_CODE_ATTRIBUTE], Attribute::text("bad_json"));
+        assert_eq!(
+            dead[0].attributes[POISON_CODE_ATTRIBUTE],
+            Attribute::text("bad_json")
+        );
         queue.fail_next_acknowledges(1);
         let failed = queue.acknowledge(vec![got[1].receipt.clone()]).await;
         assert_eq!(failed[0].as_ref().unwrap_err().code(), "queue_unavailable");

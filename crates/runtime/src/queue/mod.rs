@@ -113,8 +113,11 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Up to `max` (≤ 10) messages, waiting up to `wait` for the first one. Each becomes
     /// invisible for the queue's visibility timeout and its receive count goes up by one.
-    fn receive(&self, max: usize, wait: Duration)
-    -> BoxFuture<'_, Result<Vec<Delivery>, QueueError>>;
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, QueueError>>;
 
     /// Deletes the received messages (≤ 10 receipts); one result per receipt.
     fn acknowledge(&self, receipts: Vec<String>) -> BoxFuture<'_, Vec<Result<(), QueueError>>>;
@@ -161,7 +164,10 @@ pub fn dead_letter_attributes(
         POISON_REASON_ATTRIBUTE.into(),
         Attribute::text(reason.chars().take(1000).collect::<String>()),
     );
-    attributes.insert(POISON_SOURCE_ATTRIBUTE.into(), Attribute::text(source_queue));
+    attributes.insert(
+        POISON_SOURCE_ATTRIBUTE.into(),
+        Attribute::text(source_queue),
+    );
     attributes
 }
 

@@ -104,7 +104,12 @@ impl Queue for SqsQueue {
                 .map_err(|e| {
                     self.call_failed("ReceiveMessage", DisplayErrorContext(&e).to_string())
                 })?;
-            Ok(out.messages.unwrap_or_default().into_iter().map(delivery).collect())
+            Ok(out
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .map(delivery)
+                .collect())
         })
     }
 
@@ -203,10 +208,8 @@ impl Queue for SqsQueue {
                 .map_err(|e| {
                     let detail = format!(
                         "{} (DLQ {})",
-                        e.message().map_or_else(
-                            || DisplayErrorContext(&e).to_string(),
-                            str::to_owned
-                        ),
+                        e.message()
+                            .map_or_else(|| DisplayErrorContext(&e).to_string(), str::to_owned),
                         self.dlq_url
                     );
                     self.call_failed("SendMessage", detail)

@@ -17,7 +17,9 @@ use intake_core::{PipelineConfig, ResourceNames, StageError};
 use intake_runtime::backoff::Backoff;
 use intake_runtime::queue::memory::MemoryQueue;
 use intake_runtime::topic::MemoryTopic;
-use intake_runtime::{Stage, StageCx, StageInput, StageOutput, Worker, WorkerSettings, WorkerStats};
+use intake_runtime::{
+    Stage, StageCx, StageInput, StageOutput, Worker, WorkerSettings, WorkerStats,
+};
 use intake_store::{Ledger, ManualClock, VersionKey};
 use tokio::sync::{Semaphore, watch};
 
@@ -63,17 +65,31 @@ impl Stage for Scripted {
             *n += 1;
             *n
         };
-        let plan = self.plans.lock().unwrap().get(&key).cloned().unwrap_or(Plan::Pass);
+        let plan = self
+            .plans
+            .lock()
+            .unwrap()
+            .get(&key)
+            .cloned()
+            .unwrap_or(Plan::Pass);
         match plan {
             Plan::Pass => {}
             Plan::RetryTimes(n) if call <= n => {
-                return Err(StageError::retryable("s3_unavailable", format!("try {call} of {key}")));
+                return Err(StageError::retryable(
+                    "s3_unavailable",
+                    format!("try {call} of {key}"),
+                ));
             }
             Plan::RetryTimes(_) => {}
             Plan::Permanent => {
-                return Err(StageError::permanent("too_large", format!("{key} is too large")));
+                return Err(StageError::permanent(
+                    "too_large",
+                    format!("{key} is too large"),
+                ));
             }
-            Plan::Poison => return Err(StageError::poison("bad_key", format!("{key} is not a key"))),
+            Plan::Poison => {
+                return Err(StageError::poison("bad_key", format!("{key} is not a key")));
+            }
             Plan::Panic => panic!("scripted panic for {key}"),
             Plan::Gate(gate) => {
                 let _permit = gate.acquire().await;
@@ -119,12 +135,15 @@ impl Bench {
             options.visibility_secs,
             options.max_receive_count
         );
-        let config = PipelineConfig::from_toml(&text, "pipeline.toml").expect("test config is valid");
+        let config =
+            PipelineConfig::from_toml(&text, "pipeline.toml").expect("test config is valid");
         let names = ResourceNames::of(&config);
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
         let mut ledger = Ledger::connect(&url).await.expect("open a SQLite ledger");
-        let clock = options.manual_clock.then(|| ManualClock::new(1_800_000_000_000));
+        let clock = options
+            .manual_clock
+            .then(|| ManualClock::new(1_800_000_000_000));
         if let Some(clock) = &clock {
             ledger = ledger.with_clock(clock.clone());
         }
@@ -175,7 +194,11 @@ impl Bench {
     /// Outcomes published for `key`.
     pub fn published(&self, key: &str) -> usize {
         let needle = format!("\"key\":\"{key}\"");
-        self.topic.published().iter().filter(|o| o.json.contains(&needle)).count()
+        self.topic
+            .published()
+            .iter()
+            .filter(|o| o.json.contains(&needle))
+            .count()
     }
 
     pub fn start(&self, stage: Scripted, settings: WorkerSettings) -> Running {
@@ -187,9 +210,10 @@ impl Bench {
             Arc::new(self.topic.clone()),
         );
         let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(worker.run(async move {
-            while stopped.changed().await.is_ok() && !*stopped.borrow() {}
-        }));
+        let task =
+            tokio::spawn(worker.run(async move {
+                while stopped.changed().await.is_ok() && !*stopped.borrow() {}
+            }));
         Running { stop, task }
     }
 }
@@ -228,7 +252,10 @@ impl Running {
 pub async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let started = tokio::time::Instant::now();
     while !done().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
