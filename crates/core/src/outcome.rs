@@ -62,8 +62,28 @@ impl OutcomeMessage {
         attributes
     }
 
+    /// The digest a stage recorded while it read every byte of the object
+    /// ([`CONTENT_DIGEST_KEY`] in `extra`), if one did.
+    pub fn content_digest(&self) -> Option<ContentDigest> {
+        let value = self.extra.get(CONTENT_DIGEST_KEY)?;
+        serde_json::from_value(value.clone()).ok()
+    }
+
     /// The object the next stage should read.
     pub fn current_location(&self) -> &ObjectRef {
         self.location.as_ref().unwrap_or(&self.object)
     }
+}
+
+/// Where in an outcome's `extra` a [`ContentDigest`] goes.
+pub const CONTENT_DIGEST_KEY: &str = "content";
+
+/// SHA-256 and length of an object version's bytes, taken by a stage that read them all
+/// anyway (scan streams every byte to the scanner), so that later stages (catalog) need not
+/// read the object again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentDigest {
+    /// 64 lowercase hex digits.
+    pub sha256: String,
+    pub size: u64,
 }

@@ -65,7 +65,15 @@ impl Stage for Catalog {
             outcomes.push(upstream.clone());
         }
 
-        let measured = measure(cx, &input.location).await?;
+        // Scan hashed every byte on its way to the scanner; reading the object again is
+        // the fallback (no scanner, or an outcome from before digests were recorded).
+        let measured = match outcomes.iter().find_map(OutcomeMessage::content_digest) {
+            Some(digest) => Measured {
+                sha256: digest.sha256,
+                size: digest.size,
+            },
+            None => measure(cx, &input.location).await?,
+        };
         let record = build_record(
             &input.object,
             &input.location,

@@ -12,6 +12,7 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use intake_aws::objects;
 use intake_core::config::ScannerConfig;
 use intake_core::names::BucketRole;
+use intake_core::outcome::CONTENT_DIGEST_KEY;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
@@ -19,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::clamd::{Clamd, ClamdAddress, Verdict};
 use crate::command::CommandScanner;
+use crate::digest::Hashing;
 
 /// ClamAV cannot scan anything larger; such objects are `unscannable`, never passed.
 pub const MAX_SCANNABLE: u64 = 2 * 1024 * 1024 * 1024;
@@ -129,33 +131,42 @@ impl Stage for Scan {
             ..object.clone()
         };
 
-        let (verdict, engine) = match &self.scanner {
-            Scanner::None => (None, "none".to_owned()),
+        // The bytes stream to the scanner through a hash: the catalog takes the digest
+        // from this outcome instead of reading the object again.
+        let (verdict, engine, digest) = match &self.scanner {
+            Scanner::None => (None, "none".to_owned(), None),
             Scanner::Clamd(_) if size > MAX_SCANNABLE => (
                 Some(Verdict::Unscannable {
                     reason: format!("{size} bytes is over ClamAV's 2 GB limit"),
                 }),
                 "clamd".to_owned(),
+                None,
             ),
             Scanner::Clamd(clamd) => {
                 let engine = self.engine(clamd).await?;
-                let body = open_body(cx, &object).await?;
+                let mut body = Hashing::new(open_body(cx, &object).await?);
                 let verdict = clamd
-                    .scan(body)
+                    .scan(&mut body)
                     .await
                     .map_err(|e| StageError::retryable(e.code(), format!("{object}: {e}")))?;
-                (Some(verdict), engine)
+                (Some(verdict), engine, body.finish(size))
             }
             Scanner::Command(command) => {
-                let body = open_body(cx, &object).await?;
+                let mut body = Hashing::new(open_body(cx, &object).await?);
                 let verdict = command
-                    .scan(body)
+                    .scan(&mut body)
                     .await
                     .map_err(|e| StageError::retryable(e.code(), format!("{object}: {e}")))?;
-                (Some(verdict), format!("command:{}", command.program))
+                let engine = format!("command:{}", command.program);
+                (Some(verdict), engine, body.finish(size))
             }
         };
-        act(cx, &object, verdict, &engine, input.attempt == 1).await
+        let mut output = act(cx, &object, verdict, &engine, input.attempt == 1).await?;
+        if let Some(digest) = digest {
+            let value = serde_json::to_value(digest).expect("a digest serialises");
+            output.extra.insert(CONTENT_DIGEST_KEY.into(), value);
+        }
+        Ok(output)
     }
 }
 
