@@ -71,6 +71,85 @@ impl Validate {
     }
 }
 
+/// What validate reads of an upload: its size, declared type and first bytes.
+struct FirstBytes {
+    size: u64,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// One ranged GET of exactly this version: the first [`HEAD_BYTES`], with the total size
+/// from `Content-Range` and the declared type, so no HEAD is needed. `None` when the
+/// version no longer exists. An empty object has no byte range to ask for (S3 answers
+/// 416), so it alone is asked with a HEAD.
+async fn first_bytes(cx: &StageCx, object: &ObjectRef) -> Result<Option<FirstBytes>, StageError> {
+    let got = cx
+        .aws
+        .s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .range(format!("bytes=0-{}", HEAD_BYTES - 1))
+        .send()
+        .await;
+    let got = match got {
+        Ok(got) => got,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) if e.code() == Some("InvalidRange") => return empty_object(cx, object).await,
+        Err(e) => return Err(s3_error(cx, "GetObject", object, e)),
+    };
+    let size = got
+        .content_range()
+        .and_then(total_of_content_range)
+        .or_else(|| got.content_length().map(|n| n.max(0) as u64))
+        .unwrap_or(0);
+    let content_type = got.content_type().map(str::to_owned);
+    let mut bytes = got
+        .body
+        .collect()
+        .await
+        .map_err(|e| {
+            StageError::retryable(
+                "s3_unavailable",
+                format!("{object}: reading the first bytes failed: {e}"),
+            )
+        })?
+        .to_vec();
+    bytes.truncate(HEAD_BYTES);
+    Ok(Some(FirstBytes {
+        size,
+        content_type,
+        bytes,
+    }))
+}
+
+async fn empty_object(cx: &StageCx, object: &ObjectRef) -> Result<Option<FirstBytes>, StageError> {
+    let head = cx
+        .aws
+        .s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await;
+    match head {
+        Ok(head) => Ok(Some(FirstBytes {
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            content_type: head.content_type().map(str::to_owned),
+            bytes: Vec::new(),
+        })),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(s3_error(cx, "HeadObject", object, e)),
+    }
+}
+
+/// The total length in a `Content-Range` answer (`bytes 0-8191/1048576`).
+fn total_of_content_range(range: &str) -> Option<u64> {
+    range.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 fn is_not_found<E: ProvideErrorMetadata>(
     e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> bool {
@@ -110,20 +189,11 @@ impl Stage for Validate {
                 ),
             ));
         }
-        let s3 = &cx.aws.s3;
-        let head = s3
-            .head_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .set_version_id(object.version_id.clone())
-            .send()
-            .await;
-        let head = match head {
-            Ok(head) => head,
-            Err(e) if is_not_found(&e) => return self.gone(cx, object).await,
-            Err(e) => return Err(s3_error(cx, "HeadObject", object, e)),
+        let first = match first_bytes(cx, object).await? {
+            Some(first) => first,
+            None => return self.gone(cx, object).await,
         };
-        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        let size = first.size;
         let version = VersionKey::new(&object.bucket, &object.key, object.version_token());
         let accepted = cx
             .ledger
@@ -161,35 +231,11 @@ impl Stage for Validate {
                 ..Default::default()
             });
         }
-        let mut first_bytes = Vec::new();
-        if size > 0 {
-            let got = s3
-                .get_object()
-                .bucket(&object.bucket)
-                .key(&object.key)
-                .set_version_id(object.version_id.clone())
-                .range(format!("bytes=0-{}", HEAD_BYTES - 1))
-                .send()
-                .await
-                .map_err(|e| s3_error(cx, "GetObject", object, e))?;
-            first_bytes = got
-                .body
-                .collect()
-                .await
-                .map_err(|e| {
-                    StageError::retryable(
-                        "s3_unavailable",
-                        format!("{object}: reading the first bytes failed: {e}"),
-                    )
-                })?
-                .to_vec();
-            first_bytes.truncate(HEAD_BYTES);
-        }
         let upload = Upload {
             key: &object.key,
             size,
-            declared_type: head.content_type(),
-            head: &first_bytes,
+            declared_type: first.content_type.as_deref(),
+            head: &first.bytes,
         };
         match judge(&self.rules, &upload) {
             Verdict::Passed {
@@ -309,4 +355,21 @@ async fn already_quarantined(cx: &StageCx, object: &ObjectRef) -> Option<StageOu
         }),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::total_of_content_range;
+
+    #[test]
+    fn the_total_size_comes_from_the_content_range() {
+        assert_eq!(
+            total_of_content_range("bytes 0-8191/1048576"),
+            Some(1_048_576)
+        );
+        assert_eq!(total_of_content_range("bytes 0-11/12"), Some(12));
+        // An unknown total (`*`) or a malformed header gives no size.
+        assert_eq!(total_of_content_range("bytes 0-8191/*"), None);
+        assert_eq!(total_of_content_range("garbage"), None);
+    }
 }
