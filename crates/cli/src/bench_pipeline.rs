@@ -267,6 +267,7 @@ async fn bench(
     let worker_counts: Vec<u32> = options.workers.map_or(vec![1, 2, 3], |w| vec![w]);
     let exe = std::env::current_exe()?;
     let mut runs = Vec::new();
+    let mut replay_mix = None;
     for &w in &worker_counts {
         say(format!(
             "run:       {w} worker process(es), {} objects",
@@ -393,7 +394,11 @@ async fn bench(
             }
         }
 
-        let calls = call_counts(&call_files, objs.len());
+        let (calls, call_totals) = call_counts(&call_files, objs.len());
+        if replay_mix.is_none() {
+            // The first run's call mix is the one the replay ceiling repeats.
+            replay_mix = call_totals.map(|totals| (totals, w, objs[0].body.clone()));
+        }
 
         let mut count: BTreeMap<String, usize> = BTreeMap::new();
         let mut latencies = Vec::new();
@@ -437,6 +442,22 @@ async fn bench(
     // 6. The emulator's ceiling, same objects, same concurrency, no Intake logic.
     say("ceiling:   raw S3 PUT and SQS send/receive/delete loops".to_owned());
     let ceiling = ceiling(&aws, &name, &objects(options.mix, options.objects)).await?;
+    let replay = match &replay_mix {
+        Some((calls, workers, body)) => {
+            say(format!(
+                "ceiling:   the same call mix as the {workers}-worker run, replayed with no Intake logic"
+            ));
+            let mix = crate::bench_replay::CallMix {
+                calls,
+                objects: options.objects,
+                body,
+                // Each worker process runs every stage at `--concurrency 8`.
+                concurrency: 8 * kinds * *workers as usize,
+            };
+            crate::bench_replay::replay(&aws, &name, mix).await?
+        }
+        None => json!({"error": "no call counts to replay"}),
+    };
     ledger.close().await;
 
     Ok(json!({
@@ -451,13 +472,17 @@ async fn bench(
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "runs": runs,
         "ceiling": ceiling,
+        "replay": replay,
     }))
 }
 
 /// The AWS requests the worker processes made (each wrote its counts on shutdown), per
 /// object, by operation, and their total under `"total"`. Includes the idle long polls
 /// and the start-up lookups: what the endpoint saw while the run lasted.
-fn call_counts(files: &[std::path::PathBuf], objects: usize) -> serde_json::Value {
+fn call_counts(
+    files: &[std::path::PathBuf],
+    objects: usize,
+) -> (serde_json::Value, Option<BTreeMap<String, u64>>) {
     let mut sum: BTreeMap<String, u64> = BTreeMap::new();
     let mut missing = 0;
     for file in files {
@@ -474,14 +499,18 @@ fn call_counts(files: &[std::path::PathBuf], objects: usize) -> serde_json::Valu
         }
     }
     if missing > 0 {
-        return json!({"error": format!("{missing} worker(s) wrote no call counts (killed before a graceful stop?)")});
+        let error =
+            format!("{missing} worker(s) wrote no call counts (killed before a graceful stop?)");
+        return (json!({ "error": error }), None);
     }
     let per = |n: u64| round(n as f64 / objects.max(1) as f64);
     let total: u64 = sum.values().sum();
-    let mut out: serde_json::Map<String, serde_json::Value> =
-        sum.into_iter().map(|(op, n)| (op, json!(per(n)))).collect();
+    let mut out: serde_json::Map<String, serde_json::Value> = sum
+        .iter()
+        .map(|(op, n)| (op.clone(), json!(per(*n))))
+        .collect();
     out.insert("total".into(), json!(per(total)));
-    serde_json::Value::Object(out)
+    (serde_json::Value::Object(out), Some(sum))
 }
 
 /// PUT every object with at most CONCURRENCY in flight; the time each PUT returned.
@@ -717,6 +746,13 @@ fn print_report(r: &serde_json::Value) {
         c["sqs_send_per_s"],
         c["sqs_receive_delete_per_s"]
     );
+    let replay = &r["replay"];
+    if let Some(rate) = replay["objects_per_s"].as_f64() {
+        println!(
+            "Same call mix replayed with no Intake logic: {rate} objects/s ({} calls in {} s, {} failed; not replayed: {})",
+            replay["calls"], replay["seconds"], replay["failed_calls"], replay["not_replayed"]
+        );
+    }
     if let Some(best) = r["runs"].as_array().and_then(|a| {
         a.iter()
             .filter_map(|x| x["objects_per_s"].as_f64())

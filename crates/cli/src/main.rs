@@ -5,6 +5,7 @@
 
 mod bench_cmd;
 mod bench_pipeline;
+mod bench_replay;
 mod catalog_cmd;
 mod delete_cmd;
 mod dlq_cmd;

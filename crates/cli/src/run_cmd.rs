@@ -10,6 +10,7 @@ use anyhow::Context;
 use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
+use intake_runtime::protocol::Publisher;
 use intake_runtime::{Stage, StageCx, Worker, WorkerSettings, WorkerStats};
 use intake_stage_archive::Archive;
 use intake_stage_catalog::Catalog;
@@ -128,6 +129,12 @@ pub async fn start_all(
 ) -> anyhow::Result<Workers> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
+    // One publisher for every stage: they all publish to the events topic, so their
+    // outcomes share PublishBatch calls.
+    let window = std::time::Duration::from_millis(u64::from(cx.config.workers.batch_window_ms));
+    let publisher = intake_runtime::worker::sns_publisher(cx, window)
+        .await
+        .context("finding the events topic (run `intake provision` first)")?;
     for &kind in kinds {
         // Built per stage, not cloned: the default gives every worker its own id.
         let settings = WorkerSettings {
@@ -136,9 +143,7 @@ pub async fn start_all(
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 cx.config.workers.shutdown_grace_secs,
             )),
-            batch_window: std::time::Duration::from_millis(u64::from(
-                cx.config.workers.batch_window_ms,
-            )),
+            batch_window: window,
             ..WorkerSettings::default()
         };
         let mut stop = stop_rx.clone();
@@ -146,26 +151,34 @@ pub async fn start_all(
         match kind {
             StageKind::Validate => {
                 let stage = Validate::new(&cx.config);
-                start_worker(stage, cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, &publisher, stopped, &mut workers).await?
             }
             StageKind::Scan => {
                 let stage = Scan::from_config(&cx.config);
-                start_worker(stage, cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, &publisher, stopped, &mut workers).await?
             }
             StageKind::Thumbnail => {
                 let stage = Thumbnail::from_config(&cx.config);
-                start_worker(stage, cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, &publisher, stopped, &mut workers).await?
             }
             StageKind::Catalog => {
-                start_worker(Catalog::new(), cx, settings, stopped, &mut workers).await?
+                start_worker(
+                    Catalog::new(),
+                    cx,
+                    settings,
+                    &publisher,
+                    stopped,
+                    &mut workers,
+                )
+                .await?
             }
             StageKind::Archive => {
                 let stage = Archive::from_config(&cx.config);
-                start_worker(stage, cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, &publisher, stopped, &mut workers).await?
             }
             StageKind::Delete => {
                 let stage = Delete::from_config(&cx.config);
-                start_worker(stage, cx, settings, stopped, &mut workers).await?
+                start_worker(stage, cx, settings, &publisher, stopped, &mut workers).await?
             }
         }
         eprintln!("intake: {kind} worker running (concurrency {concurrency})");
@@ -181,10 +194,11 @@ async fn start_worker<S: Stage>(
     stage: S,
     cx: &StageCx,
     settings: WorkerSettings,
+    publisher: &Publisher,
     stopped: impl Future<Output = ()> + Send + 'static,
     workers: &mut tokio::task::JoinSet<WorkerStats>,
 ) -> anyhow::Result<()> {
-    let worker = Worker::new(stage, cx.clone(), settings).await?;
+    let worker = Worker::with_publisher(stage, cx.clone(), settings, publisher.clone()).await?;
     workers.spawn(worker.run(stopped));
     Ok(())
 }

@@ -15,11 +15,11 @@ use tokio::task::JoinSet;
 use crate::backoff::Backoff;
 use crate::batch::MAX_BATCH;
 use crate::metrics::{MetricEvent, Metrics};
-use crate::protocol::{Disposition, Io, Shared, handle};
+use crate::protocol::{Disposition, Io, Publisher, Shared, handle};
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Delivery, Queue, QueueError, VisibilityChange};
 use crate::stage::{Stage, StageCx};
-use crate::topic::{OutcomeTopic, SnsTopic};
+use crate::topic::SnsTopic;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -93,35 +93,46 @@ impl<S: Stage> Worker<S> {
     /// A worker on the stage's SQS queue and the pipeline's SNS events topic. Fails if they
     /// do not exist (run `intake provision` first).
     pub async fn new(stage: S, cx: StageCx, settings: WorkerSettings) -> Result<Self, WorkerError> {
-        let kind = S::KIND;
-        let fail = |source| WorkerError::Aws {
-            stage: kind.name(),
-            source,
-        };
-        let queues = cx.names.stage(kind).clone();
+        let publisher = sns_publisher(&cx, settings.batch_window)
+            .await
+            .map_err(|source| WorkerError::Aws {
+                stage: S::KIND.name(),
+                source,
+            })?;
+        Self::with_publisher(stage, cx, settings, publisher).await
+    }
+
+    /// [`Worker::new`] publishing through `publisher`, which other workers of the process
+    /// share ([`sns_publisher`]).
+    pub async fn with_publisher(
+        stage: S,
+        cx: StageCx,
+        settings: WorkerSettings,
+        publisher: Publisher,
+    ) -> Result<Self, WorkerError> {
+        let queues = cx.names.stage(S::KIND).clone();
         let queue = SqsQueue::resolve(&cx.aws, &queues.queue, &queues.dlq)
             .await
-            .map_err(fail)?;
-        let account = cx.aws.account_id().await.map_err(fail)?;
-        let events_topic_arn = intake_aws::arn::Arns::new(account, cx.aws.region.clone())
-            .topic(&cx.names.events_topic);
-        let topic = SnsTopic::new(cx.aws.clone(), events_topic_arn);
+            .map_err(|source| WorkerError::Aws {
+                stage: S::KIND.name(),
+                source,
+            })?;
         Ok(Self::with_transport(
             stage,
             cx,
             settings,
             Arc::new(queue),
-            Arc::new(topic),
+            publisher,
         ))
     }
 
-    /// A worker on any [`Queue`] and [`OutcomeTopic`]: the in-memory ones in tests.
+    /// A worker on any [`Queue`] and [`Publisher`]: the in-memory ones in tests.
     pub fn with_transport(
         stage: S,
         cx: StageCx,
         settings: WorkerSettings,
         queue: Arc<dyn Queue>,
-        topic: Arc<dyn OutcomeTopic>,
+        publisher: Publisher,
     ) -> Self {
         let kind = S::KIND;
         let visibility = Duration::from_secs(
@@ -132,12 +143,7 @@ impl<S: Stage> Worker<S> {
         } else {
             Metrics::disabled(&cx.names.prefix, kind.name())
         };
-        let io = Io::start(
-            queue.clone(),
-            topic,
-            cx.ledger.clone(),
-            settings.batch_window,
-        );
+        let io = Io::start(queue.clone(), publisher, settings.batch_window);
         Worker {
             shared: Arc::new(Shared {
                 stage: Arc::new(stage),
@@ -174,9 +180,15 @@ impl<S: Stage> Worker<S> {
         // receive lives across loop turns and is awaited even during shutdown.
         let mut pending: Option<Pin<Box<dyn Future<Output = Received> + Send>>> = None;
         loop {
-            let free = permits.available_permits().min(MAX_BATCH);
-            if pending.is_none() && free > 0 {
-                pending = Some(Box::pin(receive(shared.clone(), free, wait)));
+            if pending.is_none() && permits.available_permits() > 0 {
+                let want = self.settings.concurrency.clamp(1, MAX_BATCH);
+                pending = Some(Box::pin(receive(
+                    shared.clone(),
+                    permits.clone(),
+                    want,
+                    self.settings.batch_window,
+                    wait,
+                )));
             }
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -254,10 +266,36 @@ impl<S: Stage> Worker<S> {
     }
 }
 
+/// A publisher to the pipeline's SNS events topic, for the workers of one process to share.
+pub async fn sns_publisher(
+    cx: &StageCx,
+    window: Duration,
+) -> Result<Publisher, intake_aws::AwsError> {
+    let account = cx.aws.account_id().await?;
+    let arn =
+        intake_aws::arn::Arns::new(account, cx.aws.region.clone()).topic(&cx.names.events_topic);
+    let topic = SnsTopic::new(cx.aws.clone(), arn);
+    Ok(Publisher::start(Arc::new(topic), cx.ledger.clone(), window))
+}
+
 type Received = Result<Vec<Delivery>, QueueError>;
 
-async fn receive<S: Stage>(shared: Arc<Shared<S>>, max: usize, wait: Duration) -> Received {
-    shared.queue.receive(max, wait).await
+/// One receive for as many messages as there is room for. With only a little room while
+/// work is in flight (a backlog), it first waits one batch window for more room, so that
+/// a busy worker asks for several messages per call instead of one at a time.
+async fn receive<S: Stage>(
+    shared: Arc<Shared<S>>,
+    permits: Arc<Semaphore>,
+    want: usize,
+    coalesce: Duration,
+    wait: Duration,
+) -> Received {
+    if permits.available_permits() < want && !coalesce.is_zero() {
+        tokio::time::sleep(coalesce).await;
+    }
+    // Room only grows meanwhile: permits are taken for what this receive brings.
+    let room = permits.available_permits().clamp(1, MAX_BATCH);
+    shared.queue.receive(room, wait).await
 }
 
 /// Hands deliveries back to the queue at once (visibility 0), ten per call, so another

@@ -764,7 +764,7 @@ pub mod defaults {
     /// Short enough that a lone object is not held up noticeably (five stages each wait
     /// at most three windows), long enough that a burst shares its calls.
     pub fn batch_window_ms() -> u32 {
-        10
+        20
     }
     pub fn shutdown_grace_secs() -> u32 {
         25

@@ -18,12 +18,14 @@ pub async fn publish<S: Stage>(
 ) -> Result<(), Failure> {
     shared
         .io
+        .publisher
         .publishes
         .submit(outbound.clone())
         .await
         .map_err(|e| Failure::retry(e.code(), e.to_string()))?;
     if let Err(e) = shared
         .io
+        .publisher
         .marks
         .submit((version.clone(), S::KIND.name()))
         .await

@@ -41,24 +41,19 @@ pub struct Shared<S> {
 }
 
 /// The batched calls of one worker: acknowledgements and visibility changes on its queue,
-/// outcome publishes to the topic, and outbox marks in the ledger.
+/// and (through its [`Publisher`], which several workers may share) outcome publishes and
+/// outbox marks.
 #[derive(Clone)]
 pub struct Io {
     pub acks: Batcher<String, QueueError>,
     pub visibility: Batcher<VisibilityChange, QueueError>,
-    pub publishes: Batcher<Outbound, PublishError>,
-    pub marks: Batcher<(VersionKey, &'static str), MarkError>,
+    pub publisher: Publisher,
 }
 
 impl Io {
-    /// Starts the four batchers; `window` is how long the first entry of a batch waits
-    /// for company.
-    pub fn start(
-        queue: Arc<dyn Queue>,
-        topic: Arc<dyn OutcomeTopic>,
-        ledger: Arc<Ledger>,
-        window: Duration,
-    ) -> Io {
+    /// Starts the queue's two batchers; `window` is how long the first entry of a batch
+    /// waits for company.
+    pub fn start(queue: Arc<dyn Queue>, publisher: Publisher, window: Duration) -> Io {
         let acks_queue = queue.clone();
         let acks: FlushFn<String, QueueError> = Arc::new(move |receipts| {
             let queue = acks_queue.clone();
@@ -68,6 +63,25 @@ impl Io {
             let queue = queue.clone();
             Box::pin(async move { queue.change_visibility(changes).await })
         });
+        Io {
+            acks: Batcher::start("DeleteMessageBatch", window, acks),
+            visibility: Batcher::start("ChangeMessageVisibilityBatch", window, visibility),
+            publisher,
+        }
+    }
+}
+
+/// Outcome publishes to one topic and their outbox marks in one ledger, batched. Every
+/// stage worker of a process publishes to the same events topic, so sharing one publisher
+/// between them fills batches five times as fast.
+#[derive(Clone)]
+pub struct Publisher {
+    pub publishes: Batcher<Outbound, PublishError>,
+    pub marks: Batcher<(VersionKey, &'static str), MarkError>,
+}
+
+impl Publisher {
+    pub fn start(topic: Arc<dyn OutcomeTopic>, ledger: Arc<Ledger>, window: Duration) -> Publisher {
         let publishes: FlushFn<Outbound, PublishError> = Arc::new(move |batch| {
             let topic = topic.clone();
             Box::pin(async move { topic.publish(batch).await })
@@ -82,9 +96,7 @@ impl Io {
                 }
             })
         });
-        Io {
-            acks: Batcher::start("DeleteMessageBatch", window, acks),
-            visibility: Batcher::start("ChangeMessageVisibilityBatch", window, visibility),
+        Publisher {
             publishes: Batcher::start("PublishBatch", window, publishes),
             marks: Batcher::start("marking outcomes published", window, marks),
         }

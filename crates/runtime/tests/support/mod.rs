@@ -15,6 +15,7 @@ use intake_core::names::BucketRole;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames, StageError};
 use intake_runtime::backoff::Backoff;
+use intake_runtime::protocol::Publisher;
 use intake_runtime::queue::memory::MemoryQueue;
 use intake_runtime::topic::MemoryTopic;
 use intake_runtime::{
@@ -202,12 +203,17 @@ impl Bench {
     }
 
     pub fn start(&self, stage: Scripted, settings: WorkerSettings) -> Running {
+        let publisher = Publisher::start(
+            Arc::new(self.topic.clone()),
+            self.ledger.clone(),
+            settings.batch_window,
+        );
         let worker = Worker::with_transport(
             stage,
             self.cx.clone(),
             settings,
             Arc::new(self.queue.clone()),
-            Arc::new(self.topic.clone()),
+            publisher,
         );
         let (stop, mut stopped) = watch::channel(false);
         let task =
