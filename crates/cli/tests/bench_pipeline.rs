@@ -74,6 +74,32 @@ async fn bench_pipeline_runs_six_small_objects_through_one_worker() {
         "{shown}"
     );
     assert_eq!(ceiling["sqs_messages_received"], 6, "{shown}");
+
+    // The workers' own count of their requests: every clean small object is promoted by
+    // exactly one copy, and the outcomes went out in batch calls only.
+    let calls = &runs[0]["calls_per_object"];
+    assert_eq!(calls["S3.CopyObject"].as_f64(), Some(1.0), "{shown}");
+    assert!(
+        calls["SNS.PublishBatch"].as_f64().unwrap_or(0.0) > 0.0,
+        "{shown}"
+    );
+    assert!(
+        calls.get("SNS.Publish").is_none(),
+        "no single publishes\n{shown}"
+    );
+    assert!(
+        calls.get("SQS.DeleteMessage").is_none(),
+        "no single deletes\n{shown}"
+    );
+    assert!(calls["total"].as_f64().unwrap_or(0.0) > 0.0, "{shown}");
+    // ... and their replay with no Intake logic, in the same run.
+    let replay = &report["replay"];
+    assert!(replay["calls"].as_u64().unwrap_or(0) > 0, "{shown}");
+    assert_eq!(replay["failed_calls"], 0, "{shown}");
+    assert!(
+        replay["objects_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{shown}"
+    );
 }
 
 fn stderr_or(bytes: &[u8]) -> String {
