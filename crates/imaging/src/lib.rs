@@ -4,7 +4,8 @@
 //!
 //! The order of work is what makes it fast and safe:
 //! 1. [`probe`] reads only the header and checks it against [`ImageLimits`] (pixels, sides,
-//!    frames, decoder memory) before a pixel is decoded.
+//!    frames, decoder memory) before a pixel is decoded; a TIFF's first directory is
+//!    checked for impossible tag sizes before the TIFF decoder reads it (`tiff_ifd`).
 //! 2. JPEGs decode through libjpeg-turbo (the `mozjpeg` crate) with shrink-on-load: scaled
 //!    by 1/2, 1/4 or 1/8 in the DCT domain when every rendition is that much smaller,
 //!    leaving at least a factor of two for the resampler (the rule libvips uses). Other
@@ -24,6 +25,7 @@ mod probe;
 mod render;
 mod resize;
 pub mod samples;
+mod tiff_ifd;
 
 pub use error::ImageError;
 pub use intake_core::config::{Fit, ImageLimits, Rendition, RenditionFormat};

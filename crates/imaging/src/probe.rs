@@ -103,6 +103,9 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
             if let Some((w, h)) = png_size(bytes).filter(|_| format == SourceFormat::Png) {
                 check_dimensions(w, h, limits)?;
             }
+            if format == SourceFormat::Tiff {
+                crate::tiff_ifd::check_first_ifd(bytes)?;
+            }
             let decoder =
                 image::ImageReader::with_format(Cursor::new(bytes), format.image_format())
                     .into_decoder()

@@ -99,31 +99,17 @@ impl Stage for Scan {
 
     async fn process(&self, cx: &StageCx, input: &StageInput) -> Result<StageOutput, StageError> {
         let object = &input.location;
-        let head = cx
-            .aws
-            .s3
-            .head_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .set_version_id(object.version_id.clone())
-            .send()
-            .await;
-        let size = match head {
-            Ok(head) => head.content_length().unwrap_or(0).max(0) as u64,
-            Err(e)
-                if e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
-                    || e.code() == Some("NotFound") =>
-            {
-                return already_moved(cx, object).await;
-            }
-            Err(e) => {
-                let e = intake_aws::error::classify(
-                    &cx.aws.endpoint,
-                    "HeadObject",
-                    &object.to_string(),
-                    e,
-                );
-                return Err(s3_failure(e));
+        // The event carries the version's size (S3's own figure, carried in validate's
+        // outcome), so a scanner that reads the object needs no HEAD: its GET finds out
+        // whether the version is still there. Without a size, or without a scanner (then
+        // nothing else would find out), the HEAD asks.
+        let reads_the_object = !matches!(self.scanner, Scanner::None);
+        let size = if object.size > 0 && reads_the_object {
+            object.size
+        } else {
+            match head_size(cx, object).await? {
+                Some(size) => size,
+                None => return already_moved(cx, object).await,
             }
         };
         let object = ObjectRef {
@@ -144,7 +130,10 @@ impl Stage for Scan {
             ),
             Scanner::Clamd(clamd) => {
                 let engine = self.engine(clamd).await?;
-                let mut body = Hashing::new(open_body(cx, &object).await?);
+                let Some(body) = open_body(cx, &object).await? else {
+                    return already_moved(cx, &object).await;
+                };
+                let mut body = Hashing::new(body);
                 let verdict = clamd
                     .scan(&mut body)
                     .await
@@ -152,7 +141,10 @@ impl Stage for Scan {
                 (Some(verdict), engine, body.finish(size))
             }
             Scanner::Command(command) => {
-                let mut body = Hashing::new(open_body(cx, &object).await?);
+                let Some(body) = open_body(cx, &object).await? else {
+                    return already_moved(cx, &object).await;
+                };
+                let mut body = Hashing::new(body);
                 let verdict = command
                     .scan(&mut body)
                     .await
@@ -170,11 +162,43 @@ impl Stage for Scan {
     }
 }
 
-/// The exact version's bytes as a stream (never buffered whole).
+/// The size of exactly this version, or `None` when it no longer exists.
+async fn head_size(cx: &StageCx, object: &ObjectRef) -> Result<Option<u64>, StageError> {
+    let head = cx
+        .aws
+        .s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id.clone())
+        .send()
+        .await;
+    match head {
+        Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(s3_failure(intake_aws::error::classify(
+            &cx.aws.endpoint,
+            "HeadObject",
+            &object.to_string(),
+            e,
+        ))),
+    }
+}
+
+fn is_not_found<E: ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    // HEAD answers carry no body, so a missing object is known by its status alone.
+    matches!(e.code(), Some("NotFound" | "NoSuchKey" | "NoSuchVersion"))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+/// The exact version's bytes as a stream (never buffered whole), or `None` when the
+/// version no longer exists (an earlier attempt moved it).
 async fn open_body(
     cx: &StageCx,
     object: &ObjectRef,
-) -> Result<impl tokio::io::AsyncRead + Unpin, StageError> {
+) -> Result<Option<impl tokio::io::AsyncRead + Unpin + use<>>, StageError> {
     let out = cx
         .aws
         .s3
@@ -183,16 +207,17 @@ async fn open_body(
         .key(&object.key)
         .set_version_id(object.version_id.clone())
         .send()
-        .await
-        .map_err(|e| {
-            s3_failure(intake_aws::error::classify(
-                &cx.aws.endpoint,
-                "GetObject",
-                &object.to_string(),
-                e,
-            ))
-        })?;
-    Ok(out.body.into_async_read())
+        .await;
+    match out {
+        Ok(out) => Ok(Some(out.body.into_async_read())),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(s3_failure(intake_aws::error::classify(
+            &cx.aws.endpoint,
+            "GetObject",
+            &object.to_string(),
+            e,
+        ))),
+    }
 }
 
 async fn act(
