@@ -130,21 +130,33 @@ pub fn sanitize_filename(raw: &str, max_bytes: usize) -> Result<String, Filename
     Ok(shorten(&trimmed, max_bytes.max(8)))
 }
 
-/// `name` cut to at most `max_bytes`, keeping a short extension.
+/// `name` cut to at most `max_bytes`, keeping a short extension when at least one
+/// character of the stem still fits beside it (a name must never become its extension,
+/// which would start with a dot).
 fn shorten(name: &str, max_bytes: usize) -> String {
     if name.len() <= max_bytes {
         return name.to_owned();
     }
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 && name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
-        _ => (name, ""),
+    let floor = |s: &str, at: usize| {
+        let mut cut = at.min(s.len());
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cut
     };
-    let budget = max_bytes.saturating_sub(ext.len());
-    let mut cut = budget.min(stem.len());
-    while !stem.is_char_boundary(cut) {
-        cut -= 1;
+    if let Some(dot) = name.rfind('.')
+        && dot > 0
+        && name.len() - dot <= 16
+    {
+        let (stem, ext) = name.split_at(dot);
+        let cut = floor(stem, max_bytes.saturating_sub(ext.len()));
+        if cut > 0 {
+            return format!("{}{ext}", &stem[..cut]);
+        }
     }
-    format!("{}{ext}", &stem[..cut])
+    // The first character is not a dot (the caller trimmed those) and is at most 4 bytes,
+    // so with max_bytes >= 8 this keeps at least one character.
+    name[..floor(name, max_bytes)].to_owned()
 }
 
 fn uuid_like(s: &str) -> bool {

@@ -98,6 +98,18 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
             let per_pixel = header.components as u64 * if header.progressive { 3 } else { 1 };
             (header.width, header.height, per_pixel, 1)
         }
+        SourceFormat::Gif => {
+            // Not through `image`'s GIF decoder: it asks for RGBA output, and the `gif`
+            // crate then allocates the first frame's canvas while reading the header (16 MiB
+            // for a 2048×2048 frame, found by tests/probe_bytes.rs). The logical screen is in
+            // the header; frames are counted with their pixel data skipped; `image` decodes
+            // GIFs as RGBA, 4 bytes per pixel.
+            let (w, h) = gif_size(bytes).ok_or_else(|| ImageError::Corrupt {
+                reason: "the GIF header is cut short".into(),
+            })?;
+            check_dimensions(w, h, limits)?;
+            (w, h, 4, count_gif_frames(bytes, limits)?)
+        }
         _ => {
             // `png` refuses a zero side as a format error; an empty image has its own code.
             if let Some((w, h)) = png_size(bytes).filter(|_| format == SourceFormat::Png) {
@@ -112,12 +124,7 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ImageError> {
                     .map_err(|e| classify(e, format, limits))?;
             let (w, h) = decoder.dimensions();
             let per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
-            let frames = if format == SourceFormat::Gif {
-                count_gif_frames(bytes, limits)?
-            } else {
-                1
-            };
-            (w, h, per_pixel, frames)
+            (w, h, per_pixel, 1)
         }
     };
     check_dimensions(width, height, limits)?;
@@ -183,12 +190,27 @@ fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((field(4), field(8)))
 }
 
+/// The logical screen size in a GIF's header (after the 6-byte signature).
+fn gif_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let field = |at: usize| {
+        Some(u32::from(u16::from_le_bytes([
+            *bytes.get(at)?,
+            *bytes.get(at + 1)?,
+        ])))
+    };
+    Some((field(6)?, field(8)?))
+}
+
 /// Counts frames up to one past the limit, skipping their LZW data.
 fn count_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<u32, ImageError> {
     let mut options = gif::DecodeOptions::new();
     options.skip_frame_decoding(true);
+    // Frames are skipped, not decoded: what the decoder holds is palettes and extension
+    // blocks, so 1 MiB is plenty whatever the file claims (the decode itself gets
+    // max_decoder_memory).
+    let _ = limits;
     options.set_memory_limit(gif::MemoryLimit::Bytes(
-        std::num::NonZeroU64::new(limits.max_decoder_memory.bytes().max(1)).expect("max(1)"),
+        std::num::NonZeroU64::new(1024 * 1024).expect("non-zero"),
     ));
     let mut decoder = options
         .read_info(Cursor::new(bytes))
