@@ -22,6 +22,7 @@ pub mod topic;
 pub mod worker;
 
 pub use stage::{
-    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted, s3_failure,
+    Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted,
+    s3_failure, s3_not_found,
 };
 pub use worker::{Worker, WorkerError, WorkerSettings, WorkerStats};

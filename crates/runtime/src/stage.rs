@@ -83,7 +83,6 @@ pub async fn get_object(
     object: &ObjectRef,
     purpose: &str,
 ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StageError> {
-    use aws_sdk_s3::error::ProvideErrorMetadata;
     let out = cx
         .aws
         .s3
@@ -95,12 +94,10 @@ pub async fn get_object(
         .await;
     match out {
         Ok(out) => Ok(out),
-        Err(e) if matches!(e.code(), Some("NoSuchKey" | "NoSuchVersion")) => {
-            Err(StageError::permanent(
-                "object_gone",
-                format!("{object} no longer exists (deleted while waiting?); nothing to {purpose}"),
-            ))
-        }
+        Err(e) if s3_not_found(&e) => Err(StageError::permanent(
+            "object_gone",
+            format!("{object} no longer exists (deleted while waiting?); nothing to {purpose}"),
+        )),
         Err(e) => Err(s3_failure(intake_aws::error::classify(
             &cx.aws.endpoint,
             "GetObject",
@@ -108,6 +105,16 @@ pub async fn get_object(
             e,
         ))),
     }
+}
+
+/// Whether an S3 call failed because the object or version does not exist. HEAD answers
+/// carry no body, so a missing object is known by its status alone there.
+pub fn s3_not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    matches!(e.code(), Some("NotFound" | "NoSuchKey" | "NoSuchVersion"))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 /// Fails closed (permanent `not_promoted`) unless `input.location` is in the store bucket:

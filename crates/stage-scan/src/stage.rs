@@ -7,7 +7,6 @@
 
 use std::time::SystemTime;
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_smithy_types::date_time::{DateTime, Format};
 use intake_aws::objects;
 use intake_core::config::ScannerConfig;
@@ -175,7 +174,7 @@ async fn head_size(cx: &StageCx, object: &ObjectRef) -> Result<Option<u64>, Stag
         .await;
     match head {
         Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if intake_runtime::s3_not_found(&e) => Ok(None),
         Err(e) => Err(s3_failure(intake_aws::error::classify(
             &cx.aws.endpoint,
             "HeadObject",
@@ -183,14 +182,6 @@ async fn head_size(cx: &StageCx, object: &ObjectRef) -> Result<Option<u64>, Stag
             e,
         ))),
     }
-}
-
-fn is_not_found<E: ProvideErrorMetadata>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    // HEAD answers carry no body, so a missing object is known by its status alone.
-    matches!(e.code(), Some("NotFound" | "NoSuchKey" | "NoSuchVersion"))
-        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 /// The exact version's bytes as a stream (never buffered whole), or `None` when the
@@ -210,7 +201,7 @@ async fn open_body(
         .await;
     match out {
         Ok(out) => Ok(Some(out.body.into_async_read())),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if intake_runtime::s3_not_found(&e) => Ok(None),
         Err(e) => Err(s3_failure(intake_aws::error::classify(
             &cx.aws.endpoint,
             "GetObject",

@@ -95,7 +95,7 @@ async fn first_bytes(cx: &StageCx, object: &ObjectRef) -> Result<Option<FirstByt
         .await;
     let got = match got {
         Ok(got) => got,
-        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) if intake_runtime::s3_not_found(&e) => return Ok(None),
         Err(e) if e.code() == Some("InvalidRange") => return empty_object(cx, object).await,
         Err(e) => return Err(s3_error(cx, "GetObject", object, e)),
     };
@@ -140,7 +140,7 @@ async fn empty_object(cx: &StageCx, object: &ObjectRef) -> Result<Option<FirstBy
             content_type: head.content_type().map(str::to_owned),
             bytes: Vec::new(),
         })),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if intake_runtime::s3_not_found(&e) => Ok(None),
         Err(e) => Err(s3_error(cx, "HeadObject", object, e)),
     }
 }
@@ -148,14 +148,6 @@ async fn empty_object(cx: &StageCx, object: &ObjectRef) -> Result<Option<FirstBy
 /// The total length in a `Content-Range` answer (`bytes 0-8191/1048576`).
 fn total_of_content_range(range: &str) -> Option<u64> {
     range.rsplit_once('/')?.1.trim().parse().ok()
-}
-
-fn is_not_found<E: ProvideErrorMetadata>(
-    e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    // HEAD answers carry no body, so a missing object is known by its status alone.
-    matches!(e.code(), Some("NotFound" | "NoSuchKey" | "NoSuchVersion"))
-        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
