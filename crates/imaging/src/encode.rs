@@ -1,5 +1,6 @@
-//! Encoders. None of them writes EXIF, XMP, GPS or an ICC profile: renditions are sRGB and
-//! carry nothing from the source but its pixels.
+//! Encoders and the formats they write ([`OutputFormat`]). None of them writes EXIF, XMP,
+//! GPS or an ICC profile: renditions are sRGB and carry nothing from the source but its
+//! pixels.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -7,7 +8,40 @@ use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
 use crate::decode::Pixels;
-use crate::render::OutputFormat;
+
+/// The format of an encoded rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Jpeg,
+    Webp,
+    Png,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Png => "image/png",
+        }
+    }
+}
 
 /// WebP's largest side.
 pub(crate) const WEBP_MAX_SIDE: u32 = 16_383;

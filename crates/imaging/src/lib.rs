@@ -14,6 +14,10 @@
 //!    alpha) from the smallest full-frame image already made that is at least twice its size.
 //! 4. ICC profiles are converted to sRGB (qcms); the EXIF orientation is applied to each
 //!    small output; encoders write no EXIF, XMP or GPS.
+//!
+//! `samples` (feature `samples`, off by default) makes synthetic images of every format
+//! and hostile case for the tests, the testkit and `intake bench`; the shipped stage
+//! does not link it.
 
 mod color;
 mod decode;
@@ -24,10 +28,12 @@ mod jpeg;
 mod probe;
 mod render;
 mod resize;
+#[cfg(feature = "samples")]
 pub mod samples;
 mod tiff_ifd;
 
+pub use encode::OutputFormat;
 pub use error::ImageError;
 pub use intake_core::config::{Fit, ImageLimits, Rendition, RenditionFormat};
 pub use probe::{Probe, SourceFormat, probe};
-pub use render::{OutputFormat, Render, Rendered, render};
+pub use render::{Render, Rendered, render};

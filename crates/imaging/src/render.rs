@@ -5,43 +5,11 @@ use image::metadata::Orientation;
 use intake_core::config::{ImageLimits, Rendition, RenditionFormat};
 
 use crate::decode::{self, Pixels};
+use crate::encode::{self, OutputFormat};
 use crate::error::ImageError;
 use crate::geometry::{self, Source};
 use crate::probe::{Probe, SourceFormat, probe};
-use crate::{color, encode, resize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Jpeg,
-    Webp,
-    Png,
-}
-
-impl OutputFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpeg",
-            OutputFormat::Webp => "webp",
-            OutputFormat::Png => "png",
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpg",
-            OutputFormat::Webp => "webp",
-            OutputFormat::Png => "png",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "image/jpeg",
-            OutputFormat::Webp => "image/webp",
-            OutputFormat::Png => "image/png",
-        }
-    }
-}
+use crate::{color, resize};
 
 /// One encoded rendition, as shown (orientation applied).
 #[derive(Debug, Clone)]
