@@ -46,7 +46,7 @@ impl ApiStack {
         } else {
             None
         };
-        let secret = format!("test-secret-{}", ulid::Ulid::new());
+        let secret = format!("test-secret-{}", uuid::Uuid::now_v7());
         // SAFETY: each test binary's tests use their own variable name, set once before
         // the API reads it.
         unsafe { std::env::set_var(secret_env, &secret) };

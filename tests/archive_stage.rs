@@ -43,7 +43,7 @@ async fn promoted(
     body: Vec<u8>,
 ) -> OutcomeMessage {
     let key = key("tenant-a", name);
-    let upload_version = format!("upload-{}", ulid::Ulid::new());
+    let upload_version = format!("upload-{}", uuid::Uuid::now_v7());
     let put = p
         .aws
         .s3

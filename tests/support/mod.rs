@@ -389,16 +389,7 @@ pub fn elf() -> Vec<u8> {
 
 /// A key made from the default template.
 pub fn key(tenant: &str, filename: &str) -> String {
-    // A ULID is 128 bits, like a UUID: written as 32 hex digits it takes the UUID shape.
-    let hex = format!("{:032x}", ulid::Ulid::new().0);
-    format!(
-        "{tenant}/user-1/{}-{}-{}-{}-{}-{filename}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{tenant}/user-1/{}-{filename}", uuid::Uuid::now_v7())
 }
 
 /// Wait until a queue holds no message, visible or in flight.

@@ -47,7 +47,7 @@ impl Default for WorkerSettings {
             worker_id: format!(
                 "{}-{}",
                 hostname(),
-                ulid::Ulid::new().to_string().to_lowercase()
+                uuid::Uuid::now_v7().simple()
             ),
             batch_window: Duration::from_millis(u64::from(
                 intake_core::config::defaults::batch_window_ms(),

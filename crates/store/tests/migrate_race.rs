@@ -159,7 +159,7 @@ async fn twelve_processes_start_at_once_on_a_new_postgres_ledger() {
         .expect("INTAKE_TEST_POSTGRES_URL was set when these tests were built; set it again");
     let name = format!(
         "intake_race_{}",
-        ulid::Ulid::new().to_string().to_lowercase()
+        uuid::Uuid::now_v7().simple()
     );
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();

@@ -1,14 +1,14 @@
 //! Unique names per test, so tests can run in parallel against one LocalStack.
 
-/// A pipeline name no other test uses: `it-` and a lowercase ULID (29 characters, short
-/// enough for every derived bucket and queue name).
+/// A pipeline name no other test uses: `it-` and a UUID v7 in 32 lowercase hex digits (35
+/// characters, short enough for every derived bucket and queue name).
 ///
 /// ```
 /// let name = intake_testkit::unique_pipeline_name();
-/// assert!(name.starts_with("it-") && name.len() == 29);
+/// assert!(name.starts_with("it-") && name.len() == 35);
 /// ```
 pub fn unique_pipeline_name() -> String {
-    format!("it-{}", ulid::Ulid::new().to_string().to_lowercase())
+    format!("it-{}", uuid::Uuid::now_v7().simple())
 }
 
 #[cfg(test)]

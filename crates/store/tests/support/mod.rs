@@ -39,7 +39,7 @@ impl Fixture {
             .expect("INTAKE_TEST_POSTGRES_URL was set when these tests were built; set it again");
         let name = format!(
             "intake_test_{}",
-            ulid::Ulid::new().to_string().to_lowercase()
+            uuid::Uuid::now_v7().simple()
         );
         sqlx::any::install_default_drivers();
         let mut admin = sqlx::AnyConnection::connect(&admin_url)

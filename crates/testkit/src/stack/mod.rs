@@ -510,17 +510,9 @@ impl Drop for IntakeStack {
     }
 }
 
-/// 32 hex digits of a fresh ULID in the 8-4-4-4-12 shape the key template's `{uuid}` takes.
+/// A fresh UUID v7 in the 8-4-4-4-12 shape the key template's `{uuid}` takes.
 fn uuid_like() -> String {
-    let hex = format!("{:032x}", ulid::Ulid::new().0);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::now_v7().to_string()
 }
 
 #[cfg(test)]
