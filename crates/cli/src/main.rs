@@ -3,27 +3,21 @@
 //! Exit codes: 0 success, 1 a failure while running (AWS unreachable, a call refused),
 //! 2 a bad invocation or an invalid `pipeline.toml`.
 
-mod bench_cmd;
-mod bench_pipeline;
-mod bench_replay;
-mod catalog_cmd;
-mod delete_cmd;
-mod dlq_cmd;
-mod format;
-mod iam_cmd;
-mod provision_cmd;
-mod replay_cmd;
-mod run_cmd;
-mod serve_cmd;
-mod stats_cmd;
-mod status_cmd;
-mod up_cmd;
+//! Layout: `commands/` has one module per subcommand; they share only [`common`] (config,
+//! ledger location, failure type, output helpers) and, for `up` and `bench pipeline`, the
+//! local stack in [`devstack`]. No subcommand imports another or this file.
 
-use std::path::PathBuf;
+mod commands;
+mod common;
+mod devstack;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intake_core::{ConfigError, PipelineConfig};
+use intake_core::ConfigError;
+
+use commands::{bench, catalog, delete, dlq, provision, reprocess, run, serve, stats, status, up};
+use common::{ConfigArg, Failure};
 
 #[derive(Parser)]
 #[command(
@@ -36,19 +30,6 @@ struct Cli {
     config: ConfigArg,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(clap::Args, Clone)]
-struct ConfigArg {
-    /// Pipeline configuration file.
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        env = "INTAKE_CONFIG",
-        default_value = "pipeline.toml"
-    )]
-    config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -117,13 +98,13 @@ enum Command {
     /// Read the catalog: what the pipeline recorded about each promoted object version.
     Catalog {
         #[command(subcommand)]
-        command: catalog_cmd::CatalogCommand,
+        command: catalog::CatalogCommand,
     },
     /// Dead-letter queues: what is in them and why (`list`, `peek`), and emptying one
     /// (`purge`).
     Dlq {
         #[command(subcommand)]
-        command: dlq_cmd::DlqCommand,
+        command: dlq::DlqCommand,
     },
     /// Re-run an object, or every object under a prefix, from a stage after a fix: by
     /// default from the stage it failed at; `--from thumbnail|catalog|archive` otherwise.
@@ -148,7 +129,7 @@ enum Command {
     /// depths of its queue and DLQ now.
     Stats {
         /// How far back to count: a number and a unit, s, m, h, d or w (30m, 1h, 2d).
-        #[arg(long, default_value = "1h", value_parser = stats_cmd::parse_since)]
+        #[arg(long, default_value = "1h", value_parser = stats::parse_since)]
         since: std::time::Duration,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -157,26 +138,8 @@ enum Command {
     /// Benchmarks (run from the workspace; see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
-        command: bench_cmd::BenchCommand,
+        command: bench::BenchCommand,
     },
-}
-
-/// How a command failed, which decides the exit code.
-pub enum Failure {
-    Config(ConfigError),
-    Run(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Run(e)
-    }
-}
-
-impl From<intake_aws::AwsError> for Failure {
-    fn from(e: intake_aws::AwsError) -> Self {
-        Failure::Run(e.into())
-    }
 }
 
 fn main() -> ExitCode {
@@ -197,7 +160,7 @@ fn main() -> ExitCode {
         .init();
     // Benchmarks are synchronous: no runtime threads in the measured worker processes.
     let command = match cli.command {
-        Command::Bench { command } => return exit_code(bench_cmd::run(&cli.config, command)),
+        Command::Bench { command } => return exit_code(bench::run(&cli.config, command)),
         command => command,
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -233,54 +196,58 @@ fn exit_code(result: Result<(), Failure>) -> ExitCode {
     }
 }
 
-fn load(config: &ConfigArg) -> Result<PipelineConfig, Failure> {
-    PipelineConfig::load(&config.config).map_err(Failure::Config)
-}
-
 async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
+    let path = config.config.as_path();
     match command {
         Command::Check => {
-            let pipeline = load(&config)?;
+            let pipeline = config.load()?;
             println!(
                 "{}: ok ({} stages, {} content classes)",
-                config.config.display(),
+                path.display(),
                 pipeline.stages.len(),
                 pipeline.classes.len()
             );
             Ok(())
         }
         Command::Provision { dry_run, iam } => {
-            let pipeline = load(&config)?;
+            let pipeline = config.load()?;
             if iam {
-                iam_cmd::run(&pipeline).await
+                provision::print_iam_policies(&pipeline).await
             } else {
-                provision_cmd::run(&pipeline, dry_run).await
+                provision::run(&pipeline, dry_run).await
             }
         }
         Command::Up {
             exit_when_done,
             keep_running,
         } => {
-            let options = up_cmd::Options {
+            let options = up::Options {
                 exit_when_done,
                 keep_running,
             };
-            up_cmd::run(&config.config, load(&config)?, options).await
+            up::run(path, config.load()?, options).await
         }
         Command::Run {
             stages,
             concurrency,
-        } => run_cmd::run(load(&config)?, stages, concurrency).await,
-        Command::Serve { bind } => serve_cmd::run(load(&config)?, bind).await,
-        Command::Status { uri, json } => status_cmd::run(&load(&config)?, &uri, json).await,
-        Command::Catalog { command } => {
-            catalog_cmd::run(&load(&config)?, &config.config, command).await
-        }
+        } => run::run(config.load()?, path, stages, concurrency).await,
+        Command::Serve { bind } => serve::run(config.load()?, path, bind).await,
+        Command::Status { uri, json } => status::run(&config.load()?, path, &uri, json).await,
+        Command::Catalog { command } => catalog::run(&config.load()?, path, command).await,
         Command::Delete {
             targets,
             version,
             requested_by,
-        } => delete_cmd::run(&load(&config)?, &targets, version.as_deref(), requested_by).await,
+        } => {
+            delete::run(
+                &config.load()?,
+                path,
+                &targets,
+                version.as_deref(),
+                requested_by,
+            )
+            .await
+        }
         Command::Reprocess {
             target,
             prefix,
@@ -288,8 +255,9 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             dry_run,
             requested_by,
         } => {
-            replay_cmd::reprocess_cmd(
-                &load(&config)?,
+            reprocess::run(
+                &config.load()?,
+                path,
                 target.as_deref(),
                 prefix.as_deref(),
                 from.as_deref(),
@@ -298,10 +266,8 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Dlq { command } => dlq_cmd::run(&load(&config)?, &config.config, command).await,
-        Command::Stats { since, json } => {
-            stats_cmd::run(&load(&config)?, &config.config, since, json).await
-        }
-        Command::Bench { command } => bench_cmd::run(&config, command),
+        Command::Dlq { command } => dlq::run(&config.load()?, path, command).await,
+        Command::Stats { since, json } => stats::run(&config.load()?, path, since, json).await,
+        Command::Bench { command } => bench::run(&config, command),
     }
 }

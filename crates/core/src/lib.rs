@@ -1,5 +1,6 @@
 //! Intake's core: everything that is true of a pipeline without talking to AWS.
 //!
+//! - [`clock`]: the one clock: "now" in epoch milliseconds, moved by hand in tests.
 //! - [`config`]: `pipeline.toml` types, defaults, loading with located errors, validation.
 //! - [`size`]: byte sizes written with units (`10MB`, `1.5GiB`).
 //! - [`state_machine`]: stages, their outcomes, terminal states and the routing table.
@@ -13,6 +14,7 @@
 //! - [`key_template`]: reading tenant, user and filename back out of an upload key.
 //! - [`stage_error`]: the three failure classes and their fixed codes.
 
+pub mod clock;
 pub mod config;
 pub mod deletion;
 pub mod event;

@@ -46,10 +46,7 @@ impl ObjectRef {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        hasher.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&hasher.finalize()[..16])
     }
 
     /// Where this upload's derivatives live in the derivatives bucket (see

@@ -1,6 +1,10 @@
 //! Object keys as S3 notifications carry them: form-URL-encoded, `+` for a space and `%XX`
 //! for other bytes. Decoding `+` first and then `%XX` is the only correct order (a literal
-//! `+` arrives as `%2B`). Invalid escapes are an error, never a panic or a guess.
+//! `+` arrives as `%2B`). Invalid escapes are an error, never a panic or a guess: that is
+//! why decoding is written here rather than taken from `percent-encoding`, whose decoder
+//! passes a malformed escape through unchanged.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Why a notification key could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,16 +58,16 @@ pub fn decode_notification_key(encoded: &str) -> Result<String, KeyDecodeError> 
 /// Encode a key for the `x-amz-copy-source` header (`bucket/key?versionId=`): every byte
 /// but unreserved characters and `/` as `%XX`.
 pub fn encode_copy_source_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(key, COPY_SOURCE_ESCAPED).to_string()
 }
+
+/// Bytes escaped in a copy source: all but RFC 3986's unreserved characters and `/`.
+const COPY_SOURCE_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 #[cfg(test)]
 mod tests {

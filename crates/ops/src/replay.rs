@@ -11,12 +11,13 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use intake_aws::AwsClients;
 use intake_aws::error::{AwsError, classify};
 use intake_core::ResourceNames;
+use intake_core::clock::now_ms;
 use intake_core::state_machine::StageKind;
 use intake_runtime::queue::{
     POISON_CODE_ATTRIBUTE, POISON_REASON_ATTRIBUTE, POISON_SOURCE_ATTRIBUTE,
@@ -407,12 +408,6 @@ async fn send_back(aws: &AwsClients, queue_url: &str, message: &Message) -> Resu
         .await
         .map_err(|e| classify(&aws.endpoint, "SendMessage", queue_url, e))?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 //! conditional on the object id, and a record already there is reused without reading
 //! the object again, so a re-delivery changes nothing.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use intake_core::clock::now_ms;
 use intake_core::state_machine::StageKind;
 use intake_core::{ObjectRef, OutcomeMessage, StageError};
 use intake_runtime::{
@@ -111,20 +110,10 @@ async fn measure(cx: &StageCx, object: &ObjectRef) -> Result<Measured, StageErro
         size += chunk.len() as u64;
         hasher.update(&chunk);
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = hex::encode(hasher.finalize());
     Ok(Measured { sha256, size })
 }
 
 fn ledger(e: StoreError) -> StageError {
     StageError::retryable(e.code(), format!("{e}"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -30,12 +30,7 @@ impl<R> Hashing<R> {
         if self.bytes != expected {
             return None;
         }
-        let sha256 = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = hex::encode(self.hasher.finalize());
         Some(ContentDigest {
             sha256,
             size: self.bytes,

@@ -13,9 +13,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::backend::{self, Backend};
-use crate::clock::{Clock, millis};
 use crate::error::{StoreError, query_failed};
 use crate::types::{Begin, Completion, StageResult, VersionKey};
+use intake_core::clock::{Clock, millis};
 
 /// How often `begin_stage` re-reads a claim that changed between its write and its read
 /// before giving up; each retry needs another worker to have moved the claim meanwhile.

@@ -21,7 +21,7 @@
 //!   chosen by URL; settings per backend.
 //! - [`migrate`]: migrations, one process at a time (an advisory lock on PostgreSQL, a
 //!   lock file beside a SQLite database), so any number may start at once.
-//! - [`clock`]: where "now" comes from (a manual clock in tests).
+//! - [`Clock`]: where "now" comes from (a manual clock in tests); it lives in `intake_core::clock`.
 //! - [`error`]: the one error type, [`StoreError`], with a fixed `code()` per failure.
 //!
 //! Both backends run the same SQL through `sqlx::AnyPool`: `$N` placeholders (SQLite
@@ -30,7 +30,6 @@
 
 pub mod backend;
 pub mod catalog;
-pub mod clock;
 pub mod error;
 pub mod files;
 pub mod history;
@@ -47,10 +46,10 @@ pub use backend::Backend;
 pub use catalog::{
     CatalogEntry, CatalogFilter, CatalogRecord, RenditionRecord, ScanRecord, StageTime, StoredAt,
 };
-pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
 pub use files::FileVersion;
 pub use history::{Transition, VersionHistory};
+pub use intake_core::clock::{Clock, ManualClock};
 pub use ledger::Ledger;
 pub use replays::ReplayRecord;
 pub use stats::StageActivity;

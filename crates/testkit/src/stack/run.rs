@@ -1,6 +1,7 @@
 //! Bringing a stack up (provision, ledger, workers) and taking it down again: the stage
-//! workers run as tasks of the test's own tokio runtime, as `intake run` runs them, with a
-//! quick retry backoff and no CloudWatch metrics.
+//! workers (every configured stage and the deletion worker) run as tasks of the test's own
+//! tokio runtime, started by the same registry as `intake run`'s, with a quick retry
+//! backoff and no CloudWatch metrics.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,18 +10,11 @@ use std::time::Duration;
 use intake_aws::AwsClients;
 use intake_aws::provision::{apply, plan};
 use intake_core::names::BucketRole;
-use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use intake_runtime::backoff::Backoff;
-use intake_runtime::{Stage, StageCx, Worker, WorkerSettings};
-use intake_stage_archive::Archive;
-use intake_stage_catalog::Catalog;
-use intake_stage_scan::Scan;
-use intake_stage_thumbnail::Thumbnail;
-use intake_stage_validate::Validate;
+use intake_runtime::{StageCx, WorkerSettings};
+use intake_stages::{StageWorkers, configured_settings};
 use intake_store::Ledger;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::{IntakeStack, StackError};
 use crate::clamd::ClamdFixture;
@@ -86,57 +80,14 @@ pub(super) async fn start(
     })
 }
 
-/// The stage workers of one stack and the switch that stops them.
-pub(super) struct Workers {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
+/// The stage workers of one stack, started by the same registry as `intake run`'s.
+pub(super) struct Workers(StageWorkers);
 
 impl Workers {
-    /// One worker for each stage in the config.
+    /// One worker for each configured stage and the deletion worker.
     async fn start(cx: &StageCx) -> Result<Workers, StackError> {
-        let (stop, stopped) = watch::channel(false);
-        let mut workers = Workers {
-            stop,
-            tasks: Vec::new(),
-        };
-        for kind in cx.config.stage_kinds() {
-            let spawned = match kind {
-                StageKind::Validate => workers.spawn(Validate::new(&cx.config), cx, &stopped).await,
-                StageKind::Scan => {
-                    workers
-                        .spawn(Scan::from_config(&cx.config), cx, &stopped)
-                        .await
-                }
-                StageKind::Thumbnail => {
-                    workers
-                        .spawn(Thumbnail::from_config(&cx.config), cx, &stopped)
-                        .await
-                }
-                StageKind::Catalog => workers.spawn(Catalog::new(), cx, &stopped).await,
-                StageKind::Archive => {
-                    workers
-                        .spawn(Archive::from_config(&cx.config), cx, &stopped)
-                        .await
-                }
-                // Not a pipeline stage: deletions are not part of a test stack.
-                StageKind::Delete => Ok(()),
-            };
-            if let Err(e) = spawned {
-                workers.abort();
-                return Err(e);
-            }
-        }
-        Ok(workers)
-    }
-
-    async fn spawn<S: Stage>(
-        &mut self,
-        stage: S,
-        cx: &StageCx,
-        stopped: &watch::Receiver<bool>,
-    ) -> Result<(), StackError> {
-        let settings = WorkerSettings {
+        let kinds = cx.config.queue_kinds();
+        let workers = StageWorkers::start_on_aws(cx, &kinds, |kind| WorkerSettings {
             concurrency: 4,
             shutdown_grace: SHUTDOWN_GRACE,
             backoff: Backoff {
@@ -144,57 +95,29 @@ impl Workers {
                 max: Duration::from_secs(2),
             },
             metrics: false,
-            worker_id: format!("{}-{}", cx.names.prefix, S::KIND),
-            batch_window: Duration::from_millis(u64::from(cx.config.workers.batch_window_ms)),
-        };
-        let worker = Worker::new(stage, cx.clone(), settings)
-            .await
-            .map_err(|e| StackError::Setup {
-                what: "starting a stage worker",
-                message: e.to_string(),
-            })?;
-        let mut stop = stopped.clone();
-        let shutdown = async move { while stop.changed().await.is_ok() && !*stop.borrow() {} };
-        self.tasks.push(tokio::spawn(async move {
-            worker.run(shutdown).await;
-        }));
-        Ok(())
+            worker_id: format!("{}-{kind}", cx.names.prefix),
+            ..configured_settings(&cx.config)
+        })
+        .await
+        .map_err(|e| StackError::Setup {
+            what: "starting the stage workers",
+            message: e.to_string(),
+        })?;
+        Ok(Workers(workers))
     }
 
     /// Ask every worker to stop, give them [`SHUTDOWN_GRACE`] and a little more to finish,
     /// then abort what is left.
-    pub(super) async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        let tasks = std::mem::take(&mut self.tasks);
-        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
-        let all = futures_join(tasks);
-        if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_millis(200), all)
-            .await
-            .is_err()
-        {
-            aborts.iter().for_each(|a| a.abort());
-        }
+    pub(super) async fn stop(self) {
+        self.0
+            .stop_within(SHUTDOWN_GRACE + Duration::from_millis(200))
+            .await;
     }
 
     /// Stop at once: tasks are aborted (their messages would come back after the
     /// visibility timeout; the queues are removed anyway).
     pub(super) fn abort(&mut self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        self.abort();
-    }
-}
-
-async fn futures_join(tasks: Vec<JoinHandle<()>>) {
-    for task in tasks {
-        let _ = task.await;
+        self.0.abort();
     }
 }
 

@@ -4,31 +4,27 @@
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use intake_core::PipelineConfig;
-use intake_store::Ledger;
 
-use crate::Failure;
-use crate::format::utc;
+use std::path::Path;
 
-pub(crate) fn parse_uri(uri: &str) -> anyhow::Result<(&str, &str)> {
-    uri.strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
-        .with_context(|| format!("\"{uri}\" is not an object URI; write s3://BUCKET/KEY"))
-}
+use crate::common::format::utc;
+use crate::common::{Failure, LedgerLocation, parse_uri};
 
-pub async fn run(config: &PipelineConfig, uri: &str, json: bool) -> Result<(), Failure> {
+pub async fn run(
+    config: &PipelineConfig,
+    config_path: &Path,
+    uri: &str,
+    json: bool,
+) -> Result<(), Failure> {
     let (bucket, key) = parse_uri(uri)?;
-    let database_url =
-        std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
-    let ledger = Ledger::connect(&database_url)
-        .await
-        .with_context(|| format!("opening the ledger at {database_url}"))?;
+    let location = LedgerLocation::of(config, config_path);
+    let ledger = location.open().await?;
     let versions = ledger
         .history(bucket, key)
         .await
         .context("reading the ledger")?;
     if versions.is_empty() {
-        return Err(anyhow::anyhow!("{uri}: no record in the ledger at {database_url}; was it uploaded to the uploads bucket, and are workers running?").into());
+        return Err(anyhow::anyhow!("{uri}: no record in the ledger named by {}; was it uploaded to the uploads bucket, and are workers running?", location.named_by).into());
     }
     if json {
         let out: Vec<_> = versions

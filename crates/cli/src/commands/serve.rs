@@ -3,14 +3,19 @@
 
 use anyhow::Context;
 use intake_aws::AwsClients;
+use std::path::Path;
+
 use intake_core::PipelineConfig;
 
-use crate::Failure;
-use crate::run_cmd::{database_url, open_ledger, shutdown_signal};
+use crate::common::{Failure, LedgerLocation, shutdown_signal};
 
-pub async fn run(config: PipelineConfig, bind: Option<String>) -> Result<(), Failure> {
+pub async fn run(
+    config: PipelineConfig,
+    config_path: &Path,
+    bind: Option<String>,
+) -> Result<(), Failure> {
     let bind = bind.unwrap_or_else(|| config.api.bind.clone());
-    let ledger = open_ledger(&database_url(&config)).await?;
+    let ledger = LedgerLocation::of(&config, config_path).open().await?;
     let aws = AwsClients::load(&config.aws).await;
     let dev_tokens = config.api.dev_tokens;
     let api = intake_api::Api::new(config, aws, (*ledger).clone())

@@ -4,17 +4,18 @@
 //! removes the stored versions, derivatives and catalog record and publishes `deleted`.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use intake_aws::AwsClients;
+use intake_core::clock::now_ms;
 use intake_core::names::BucketRole;
 use intake_core::state_machine::DELETED_STATE;
 use intake_core::{ObjectRef, PipelineConfig, ResourceNames};
 use intake_store::{Ledger, VersionKey};
 
-use crate::Failure;
-use crate::status_cmd::parse_uri;
+use std::path::Path;
+
+use crate::common::{Failure, LedgerLocation, parse_uri, requester};
 
 /// An upload version to delete, and the tenant when the catalog knows it.
 struct Target {
@@ -25,16 +26,13 @@ struct Target {
 
 pub async fn run(
     config: &PipelineConfig,
+    config_path: &Path,
     targets: &[String],
     only_version: Option<&str>,
     requested_by: Option<String>,
 ) -> Result<(), Failure> {
     let names = ResourceNames::of(config);
-    let database_url =
-        std::env::var("INTAKE_DATABASE_URL").unwrap_or_else(|_| config.ledger.database_url.clone());
-    let ledger = Ledger::connect(&database_url)
-        .await
-        .with_context(|| format!("opening the ledger at {database_url}"))?;
+    let ledger = LedgerLocation::of(config, config_path).open().await?;
 
     let mut found: BTreeMap<VersionKey, Target> = BTreeMap::new();
     for target in targets {
@@ -55,12 +53,8 @@ pub async fn run(
     }
 
     let aws = AwsClients::load(&config.aws).await;
-    let requested_by = requested_by
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "intake-cli".into());
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let requested_by = requester(requested_by);
+    let now_ms = now_ms();
     for target in found.values() {
         let object = ObjectRef {
             bucket: target.version.bucket.clone(),

@@ -1,7 +1,8 @@
 //! `intake bench pipeline`: N objects through the whole pipeline on LocalStack, with the
 //! workers as separate `intake run` processes (1, 2 and 3 by default), beside the
 //! emulator's own ceiling for the same calls (raw S3 PUT and SQS send/receive/delete
-//! loops at the same concurrency, no Intake logic) measured in the same run.
+//! loops at the same concurrency, no Intake logic: [`ceiling`]) and the replay of the same
+//! call mix ([`replay`]), measured in the same run; [`report`] prints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -10,17 +11,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use intake_aws::AwsClients;
 use intake_aws::provision::{apply, plan};
+use intake_core::clock::now_ms;
 use intake_core::config::AwsSection;
 use intake_core::names::BucketRole;
 use intake_core::{PipelineConfig, ResourceNames};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::up_cmd::localstack::{Docker, LocalStack};
-use crate::up_cmd::{self, clamd, clamd::LocalClamd, localstack, new_uuid, now_ms, samples};
+mod ceiling;
+mod replay;
+mod report;
+
+use crate::common::{DATABASE_URL_VAR, LedgerLocation};
+use crate::devstack::{DevStack, new_uuid, samples};
+use ceiling::ceiling;
+use report::{pct, print_report, round};
 
 /// Uploads (and raw ceiling calls) in flight at once.
 const CONCURRENCY: usize = 16;
@@ -67,8 +74,7 @@ pub fn run(config_path: &Path, options: Options) -> anyhow::Result<()> {
 /// What this run started, stopped on the way out whatever happened.
 #[derive(Default)]
 struct Started {
-    localstack: Option<LocalStack>,
-    clamd: Option<LocalClamd>,
+    stack: DevStack,
     workers: Vec<Child>,
 }
 
@@ -79,12 +85,7 @@ impl Started {
             let _ = child.wait();
         }
         self.workers.clear();
-        if let Some(mut clamd) = self.clamd.take() {
-            clamd.stop();
-        }
-        if let Some(mut stack) = self.localstack.take() {
-            stack.stop();
-        }
+        self.stack.stop();
     }
 }
 
@@ -163,59 +164,20 @@ async fn bench(
         .tempdir()?;
 
     // 1. An endpoint that answers, or a LocalStack of our own.
-    let mut aws = None;
-    let mut own_localstack = false;
-    if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+    let configured = std::env::var("AWS_ENDPOINT_URL")
         .ok()
-        .filter(|e| !e.is_empty())
-    {
-        let clients = up_cmd::clients(&AwsSection::default(), &endpoint, false).await;
-        match tokio::time::timeout(Duration::from_secs(15), clients.account_id()).await {
-            Ok(Ok(_)) => {
-                say(format!(
-                    "endpoint:  {endpoint} answers; starting no LocalStack"
-                ));
-                aws = Some(clients);
-            }
-            _ => say(format!(
-                "endpoint:  {endpoint} does not answer; starting a LocalStack"
-            )),
-        }
-    }
-    let aws = match aws {
-        Some(aws) => aws,
-        None => {
-            let stack = match localstack::docker() {
-                Docker::Ready => LocalStack::start_container().await?,
-                other => {
-                    let Some(script) = localstack::find_host_script(config_path) else {
-                        bail!(
-                            "no LocalStack to use (Docker: {}); set AWS_ENDPOINT_URL",
-                            match other {
-                                Docker::NoImage => format!("no image {}", localstack::IMAGE),
-                                Docker::Unavailable(why) => why,
-                                Docker::Ready => unreachable!(),
-                            }
-                        );
-                    };
-                    LocalStack::start_host(&script, scratch.path()).await?
-                }
-            };
-            say(format!("started:   {}", stack.describe()));
-            let endpoint = stack.endpoint.clone();
-            started.localstack = Some(stack);
-            own_localstack = true;
-            let aws = up_cmd::clients(&AwsSection::default(), &endpoint, false).await;
-            let t = Instant::now();
-            while aws.account_id().await.is_err() {
-                if t.elapsed() > Duration::from_secs(60) {
-                    bail!("LocalStack at {endpoint} does not answer");
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            aws
-        }
-    };
+        .filter(|e| !e.is_empty());
+    let found = started
+        .stack
+        .endpoint(
+            configured.as_deref(),
+            &AwsSection::default(),
+            config_path,
+            &say,
+        )
+        .await?;
+    let aws = found.aws;
+    let own_localstack = found.started_here;
     let endpoint = aws
         .endpoint_url
         .clone()
@@ -224,11 +186,9 @@ async fn bench(
     // 2. The scanner: a clamd of our own with the test signatures, else none.
     let scan_block = "[stages.scan.scanner]\nkind = \"clamd\"\naddress = \"tcp://127.0.0.1:3310\"\ntimeout_secs = 120\n";
     let mut text = repo_config.replacen("name = \"intake\"", &format!("name = \"{name}\""), 1);
-    let scanner = match clamd::find_binary() {
-        Some(binary) => {
-            let clamd = LocalClamd::start(&binary).await.context("starting clamd")?;
-            let address = clamd.tcp_address();
-            started.clamd = Some(clamd);
+    let scanner = match started.stack.start_clamd().await? {
+        Some(clamd) => {
+            let address = clamd.address;
             text = text.replacen("tcp://127.0.0.1:3310", &format!("tcp://{address}"), 1);
             format!("clamd at {address} (test signatures)")
         }
@@ -249,11 +209,14 @@ async fn bench(
     }
 
     // 3. The ledger.
-    let ledger_url = match std::env::var("INTAKE_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => format!("sqlite://{}", scratch.path().join("ledger.db").display()),
-    };
-    let ledger = crate::run_cmd::open_ledger(&ledger_url).await?;
+    let location = LedgerLocation::or_else(|| {
+        Ok(format!(
+            "sqlite://{}",
+            scratch.path().join("ledger.db").display()
+        ))
+    })?;
+    let ledger_url = location.url.clone();
+    let ledger = location.open().await?;
     say(format!("ledger:    {ledger_url}\npipeline:  {name}"));
 
     // 4. Provision.
@@ -284,7 +247,7 @@ async fn bench(
                 .arg(&config_file)
                 .args(["run", "--concurrency", "8"])
                 .env("AWS_ENDPOINT_URL", &endpoint)
-                .env("INTAKE_DATABASE_URL", &ledger_url)
+                .env(DATABASE_URL_VAR, &ledger_url)
                 .env("INTAKE_METRICS", "0")
                 .env("INTAKE_CALL_COUNTS", &calls_file)
                 .stdin(Stdio::null())
@@ -447,14 +410,14 @@ async fn bench(
             say(format!(
                 "ceiling:   the same call mix as the {workers}-worker run, replayed with no Intake logic"
             ));
-            let mix = crate::bench_replay::CallMix {
+            let mix = replay::CallMix {
                 calls,
                 objects: options.objects,
                 body,
                 // Each worker process runs every stage at `--concurrency 8`.
                 concurrency: 8 * kinds * *workers as usize,
             };
-            crate::bench_replay::replay(&aws, &name, mix).await?
+            replay::replay(&aws, &name, mix).await?
         }
         None => json!({"error": "no call counts to replay"}),
     };
@@ -548,225 +511,6 @@ async fn upload(aws: &AwsClients, bucket: &str, objs: &[Object]) -> anyhow::Resu
     Ok(times)
 }
 
-async fn ceiling(
-    aws: &AwsClients,
-    name: &str,
-    objs: &[Object],
-) -> anyhow::Result<serde_json::Value> {
-    let n = objs.len();
-    // S3: a scratch bucket of our own, emptied and removed after.
-    let bucket = format!("{name}-bench-scratch");
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .context("creating the scratch bucket")?;
-    let t = Instant::now();
-    upload(aws, &bucket, objs).await?;
-    let put_secs = t.elapsed().as_secs_f64();
-    for o in objs {
-        let _ = aws
-            .s3
-            .delete_object()
-            .bucket(&bucket)
-            .key(&o.key)
-            .send()
-            .await;
-    }
-    let _ = aws.s3.delete_bucket().bucket(&bucket).send().await;
-
-    // SQS: a scratch queue; N sends, then receive (10 at a time) and delete each.
-    let queue = aws
-        .sqs
-        .create_queue()
-        .queue_name(format!("{name}-bench-scratch"))
-        .send()
-        .await?
-        .queue_url
-        .context("no queue URL")?;
-    let sem = Arc::new(Semaphore::new(CONCURRENCY));
-    let t = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let permit = sem.clone().acquire_owned().await?;
-        let (sqs, queue) = (aws.sqs.clone(), queue.clone());
-        set.spawn(async move {
-            let r = sqs
-                .send_message()
-                .queue_url(&queue)
-                .message_body(format!("bench {i}"))
-                .send()
-                .await;
-            drop(permit);
-            r.map(|_| ())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
-    }
-    let send_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    // When the last message was deleted: the loops' final empty long polls do not count.
-    let last = Arc::new(std::sync::Mutex::new(None::<Duration>));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
-        let (sqs, queue, received, last) = (
-            aws.sqs.clone(),
-            queue.clone(),
-            received.clone(),
-            last.clone(),
-        );
-        set.spawn(async move {
-            let started = Instant::now();
-            while received.load(std::sync::atomic::Ordering::Relaxed) < n
-                && started.elapsed() < Duration::from_secs(120)
-            {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&queue)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(1)
-                    .send()
-                    .await?;
-                for m in out.messages.unwrap_or_default() {
-                    if let Some(h) = m.receipt_handle {
-                        sqs.delete_message()
-                            .queue_url(&queue)
-                            .receipt_handle(h)
-                            .send()
-                            .await?;
-                        if received.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == n {
-                            *last.lock().unwrap() = Some(t.elapsed());
-                        }
-                    }
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
-    }
-    let recv_secs = last
-        .lock()
-        .unwrap()
-        .unwrap_or_else(|| t.elapsed())
-        .as_secs_f64();
-    let _ = aws.sqs.delete_queue().queue_url(&queue).send().await;
-    let got = received.load(std::sync::atomic::Ordering::Relaxed);
-    let bytes: usize = objs.iter().map(|o| o.body.len()).sum();
-    Ok(json!({
-        "s3_put_per_s": round(n as f64 / put_secs),
-        "s3_put_mb_per_s": round(bytes as f64 / 1e6 / put_secs),
-        "sqs_send_per_s": round(n as f64 / send_secs),
-        "sqs_receive_delete_per_s": round(got as f64 / recv_secs),
-        "sqs_messages_received": got,
-    }))
-}
-
-fn print_report(r: &serde_json::Value) {
-    println!(
-        "\nPipeline {} · {} objects ({}) · upload concurrency {} · scanner: {} · {} CPUs",
-        r["pipeline"].as_str().unwrap_or(""),
-        r["objects"],
-        r["mix"].as_str().unwrap_or(""),
-        r["concurrency"],
-        r["scanner"].as_str().unwrap_or(""),
-        r["cpus"]
-    );
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_header([
-        "workers",
-        "done",
-        "quar.",
-        "failed",
-        "unended",
-        "s",
-        "objects/s",
-        "MB/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "stage means ms",
-        "peak RSS MiB",
-    ]);
-    for run in r["runs"].as_array().into_iter().flatten() {
-        let stages = run["stage_mean_ms"].as_object().map_or(String::new(), |m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        let rss = run["peak_rss_kib"].as_array().map_or(String::new(), |a| {
-            a.iter()
-                .map(|v| format!("{:.0}", v.as_f64().unwrap_or(0.0) / 1024.0))
-                .collect::<Vec<_>>()
-                .join("/")
-        });
-        t.add_row([
-            run["workers"].to_string(),
-            run["done"].to_string(),
-            run["quarantined"].to_string(),
-            run["failed"].to_string(),
-            run["not_ended"].to_string(),
-            run["seconds"].to_string(),
-            run["objects_per_s"].to_string(),
-            run["mb_per_s"].to_string(),
-            run["latency_ms"]["p50"].to_string(),
-            run["latency_ms"]["p95"].to_string(),
-            run["latency_ms"]["p99"].to_string(),
-            stages,
-            rss,
-        ]);
-    }
-    println!("{t}");
-    for run in r["runs"].as_array().into_iter().flatten() {
-        let Some(calls) = run["calls_per_object"].as_object() else {
-            continue;
-        };
-        let mix = calls
-            .iter()
-            .filter(|(op, _)| *op != "total")
-            .map(|(op, n)| format!("{op} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        println!(
-            "AWS requests per object, {} worker(s): {} in all — {mix}",
-            run["workers"], calls["total"]
-        );
-    }
-    let c = &r["ceiling"];
-    println!(
-        "Emulator ceiling (same objects, concurrency {}): S3 PUT {}/s ({} MB/s), SQS send {}/s, SQS receive+delete {}/s",
-        r["concurrency"],
-        c["s3_put_per_s"],
-        c["s3_put_mb_per_s"],
-        c["sqs_send_per_s"],
-        c["sqs_receive_delete_per_s"]
-    );
-    let replay = &r["replay"];
-    if let Some(rate) = replay["objects_per_s"].as_f64() {
-        println!(
-            "Same call mix replayed with no Intake logic: {rate} objects/s ({} calls in {} s, {} failed; not replayed: {})",
-            replay["calls"], replay["seconds"], replay["failed_calls"], replay["not_replayed"]
-        );
-    }
-    if let Some(best) = r["runs"].as_array().and_then(|a| {
-        a.iter()
-            .filter_map(|x| x["objects_per_s"].as_f64())
-            .reduce(f64::max)
-    }) && let Some(put) = c["s3_put_per_s"].as_f64()
-        && put > 0.0
-    {
-        println!(
-            "Best pipeline rate is {:.1}% of the raw PUT rate.",
-            best / put * 100.0
-        );
-    }
-}
-
 fn vm_hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -777,16 +521,4 @@ fn vm_hwm_kib(pid: u32) -> u64 {
             })
         })
         .unwrap_or(0)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }

@@ -1,9 +1,15 @@
-//! Where the ledger's "now" comes from: the system clock in production, a clock moved by
-//! hand in tests (so lease expiry is tested without sleeping).
+//! Intake's one clock: milliseconds since the Unix epoch, from the system in production and
+//! moved by hand in tests (so the ledger's lease expiry is tested without sleeping). Every
+//! crate that needs "now" for the ledger, the API or the CLI reads it here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The system clock now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    Clock::system().now_ms()
+}
 
 /// A source of the current time in milliseconds since the Unix epoch.
 #[derive(Clone, Debug, Default)]
@@ -60,6 +66,6 @@ impl From<ManualClock> for Clock {
 
 /// Whole milliseconds of a duration, saturating: a lease of "forever" must not wrap
 /// around into the past.
-pub(crate) fn millis(d: Duration) -> i64 {
+pub fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

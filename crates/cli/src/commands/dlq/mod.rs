@@ -1,6 +1,9 @@
 //! `intake dlq list`, `intake dlq peek` and `intake dlq purge`: what waits in the stages'
 //! dead-letter queues and why, and emptying one. The work is in `intake_ops::dlq`; this
-//! module parses, asks and prints (tables by default, `--json` for scripts).
+//! module parses, asks and prints (tables by default, `--json` for scripts); `dlq replay`
+//! is in [`replay`].
+
+mod replay;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -12,10 +15,9 @@ use intake_aws::AwsClients;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
 use intake_ops::dlq::{self, DlqMessage, DlqSummary};
-use intake_store::Ledger;
 
-use crate::Failure;
-use crate::format::{age, utc};
+use crate::common::format::{age, utc};
+use crate::common::{Failure, LedgerLocation};
 
 /// The longest reason a table shows; `--json` has it whole.
 const REASON_WIDTH: usize = 60;
@@ -80,23 +82,6 @@ fn parse_stage(arg: &str) -> Result<StageKind, String> {
     dlq::parse_stage(arg).map_err(|e| e.to_string())
 }
 
-/// The ledger, named by `INTAKE_DATABASE_URL` or `[ledger] database_url`.
-pub(crate) async fn open_ledger(
-    config: &PipelineConfig,
-    config_path: &Path,
-) -> Result<Ledger, Failure> {
-    let (url, named_by) = match std::env::var("INTAKE_DATABASE_URL") {
-        Ok(url) => (url, "INTAKE_DATABASE_URL".to_owned()),
-        Err(_) => (
-            config.ledger.database_url.clone(),
-            format!("[ledger] database_url in {}", config_path.display()),
-        ),
-    };
-    Ok(Ledger::connect(&url)
-        .await
-        .with_context(|| format!("opening the ledger named by {named_by}"))?)
-}
-
 pub async fn run(
     config: &PipelineConfig,
     config_path: &Path,
@@ -113,17 +98,17 @@ pub async fn run(
             dry_run,
             requested_by,
         } => {
-            let options = crate::replay_cmd::ReplayArgs {
+            let options = replay::ReplayArgs {
                 filter,
                 limit,
                 rate,
                 dry_run,
                 requested_by,
             };
-            crate::replay_cmd::dlq_replay(config, stage, options).await
+            replay::run(config, config_path, stage, options).await
         }
         DlqCommand::List { json } => {
-            let ledger = open_ledger(config, config_path).await?;
+            let ledger = LedgerLocation::of(config, config_path).open().await?;
             let result = dlq::list(&aws, &names, &ledger, &config.queue_kinds()).await;
             ledger.close().await;
             let summaries = result.context("listing the dead-letter queues")?;
@@ -135,7 +120,7 @@ pub async fn run(
             }
         }
         DlqCommand::Peek { stage, n, json } => {
-            let ledger = open_ledger(config, config_path).await?;
+            let ledger = LedgerLocation::of(config, config_path).open().await?;
             let result = dlq::peek(&aws, &names, &ledger, stage, n as usize).await;
             ledger.close().await;
             let dlq_name = &names.stage(stage).dlq;

@@ -3,6 +3,7 @@
 //! scripts (the store's `CatalogEntry`, as serde writes it).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
@@ -10,8 +11,8 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use intake_core::{ByteSize, PipelineConfig};
 use intake_store::{CatalogEntry, CatalogFilter, Ledger, StoredAt};
 
-use crate::Failure;
-use crate::format::utc;
+use crate::common::format::utc;
+use crate::common::{Failure, LedgerLocation};
 
 /// Rows per page when `--limit` is not given: a screenful, not the whole catalog.
 const DEFAULT_LIMIT: u32 = 50;
@@ -109,22 +110,17 @@ fn parse_id(arg: &str) -> Result<String, String> {
 /// The ledger these commands read, and how the user chose it (for messages: the URL
 /// itself may hold a PostgreSQL password).
 struct Opened {
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
     named_by: String,
 }
 
 async fn open(config: &PipelineConfig, config_path: &Path) -> Result<Opened, Failure> {
-    let (url, named_by) = match std::env::var("INTAKE_DATABASE_URL") {
-        Ok(url) => (url, "INTAKE_DATABASE_URL".to_owned()),
-        Err(_) => (
-            config.ledger.database_url.clone(),
-            format!("[ledger] database_url in {}", config_path.display()),
-        ),
-    };
-    let ledger = Ledger::connect(&url)
-        .await
-        .with_context(|| format!("opening the ledger named by {named_by}"))?;
-    Ok(Opened { ledger, named_by })
+    let location = LedgerLocation::of(config, config_path);
+    let ledger = location.open().await?;
+    Ok(Opened {
+        ledger,
+        named_by: location.named_by,
+    })
 }
 
 pub async fn run(

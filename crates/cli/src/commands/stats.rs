@@ -3,16 +3,16 @@
 //! come from `intake_ops::stats`.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use intake_aws::AwsClients;
+use intake_core::clock::now_ms;
 use intake_core::{PipelineConfig, ResourceNames};
 
-use crate::Failure;
-use crate::dlq_cmd::open_ledger;
-use crate::format::{age, utc};
+use crate::common::format::{age, utc};
+use crate::common::{Failure, LedgerLocation};
 
 /// `30s`, `30m`, `1h`, `2d` or `1w`: a whole number and a unit.
 pub fn parse_since(arg: &str) -> Result<Duration, String> {
@@ -47,13 +47,11 @@ pub async fn run(
     since: Duration,
     json: bool,
 ) -> Result<(), Failure> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = now_ms();
     let since_ms = now_ms.saturating_sub(i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
     let names = ResourceNames::of(config);
     let aws = AwsClients::load(&config.aws).await;
-    let ledger = open_ledger(config, config_path).await?;
+    let ledger = LedgerLocation::of(config, config_path).open().await?;
     let result =
         intake_ops::stats::stats(&ledger, &aws, &names, &config.queue_kinds(), since_ms).await;
     ledger.close().await;
