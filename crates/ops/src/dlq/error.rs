@@ -1,5 +1,6 @@
-//! [`DlqError`]: what went wrong reading, purging or replaying a DLQ, each variant saying
-//! what to do about it.
+//! [`DlqError`]: what went wrong reading, purging or replaying a DLQ: an unknown stage, a
+//! queue that was never provisioned, an AWS call, or the ledger read that explains a
+//! message.
 
 use intake_aws::error::AwsError;
 use intake_core::state_machine::StageKind;

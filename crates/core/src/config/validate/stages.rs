@@ -1,7 +1,7 @@
-//! Tables only one stage reads: `[stages.scan.scanner]` (a clamd address that can be
-//! dialled, a timeout) and `[stages.thumbnail.images]` (limits that let an image through,
-//! a memory budget that holds one, a Cache-Control value). Either table under another
-//! stage is a mistake.
+//! Tables only one stage reads: `[stages.scan.scanner]` (a well-formed clamd address, a
+//! timeout above 0) and `[stages.thumbnail.images]` (limits that let an image through, a
+//! memory budget that holds one, a Cache-Control value). Either table under another stage
+//! is a mistake.
 
 use crate::config::pipeline::PipelineConfig;
 use crate::config::problem::Problem;
