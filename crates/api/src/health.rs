@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use intake_aws::arn::Arns;
+use intake_clamd::ClamdAddress;
 use intake_core::config::ScannerConfig;
-use intake_stage_scan::{Clamd, ClamdAddress};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -122,9 +122,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> i
     });
     let clamd_address = state
         .config
-        .stages
-        .get("scan")
-        .and_then(|s| s.scanner.clone())
+        .scanner()
         .and_then(|s| match s {
             ScannerConfig::Clamd { address, .. } => Some(address),
             _ => None,
@@ -133,9 +131,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> i
         match clamd_address {
             Some(address) => Some(
                 timed("clamd", async {
-                    let mut clamd = Clamd::new(ClamdAddress::from_config(&address));
-                    clamd.timeout = CHECK_TIMEOUT;
-                    clamd.ping().await.map_err(|e| e.to_string())
+                    let address = ClamdAddress::from_config(&address);
+                    intake_clamd::ping(&address, CHECK_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
                 })
                 .await,
             ),

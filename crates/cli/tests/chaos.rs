@@ -363,7 +363,7 @@ impl Database {
         };
         let db = format!(
             "intake_chaos_{}",
-            ulid::Ulid::new().to_string().to_lowercase()
+            uuid::Uuid::now_v7().simple()
         );
         sqlx::any::install_default_drivers();
         let mut admin = sqlx::AnyConnection::connect(&admin_url)
@@ -576,15 +576,7 @@ async fn upload_all(aws: AwsClients, names: ResourceNames, objects: usize) -> Ve
 
 /// A key from the default template: `{tenant}/{user}/{uuid}-{filename}`.
 fn key(tenant: &str, filename: &str) -> String {
-    let hex = format!("{:032x}", ulid::Ulid::new().0);
-    format!(
-        "{tenant}/user-1/{}-{}-{}-{}-{}-{filename}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{tenant}/user-1/{}-{filename}", uuid::Uuid::now_v7())
 }
 
 /// Everything the test subscriber receives, as raw bodies, until aborted.

@@ -124,16 +124,7 @@ async fn sigterm_mid_batch_loses_nothing_and_a_second_worker_finishes() {
     let uploads = names.bucket(BucketRole::Uploads).to_owned();
     let mut versions = HashMap::new();
     for i in 0..OBJECTS {
-        // A ULID is 128 bits, like a UUID: as 32 hex digits it takes the UUID's 8-4-4-4-12 shape.
-        let hex = format!("{:032x}", ulid::Ulid::new().0);
-        let uuid = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        );
+        let uuid = uuid::Uuid::now_v7();
         let key = format!("tenant-a/user-1/{uuid}-photo-{i}.png");
         let out = aws
             .s3

@@ -127,7 +127,7 @@ async fn choose_stage(
             "{from} cannot be re-run: it reads the upload version, which promotion removed; upload the file again instead"
         )));
     }
-    if !config.stages.contains_key(from.name()) {
+    if !config.has_stage(from) {
         return Err(refused(format!(
             "stage {from} is not configured in pipeline.toml"
         )));

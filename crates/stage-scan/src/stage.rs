@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use aws_smithy_types::date_time::{DateTime, Format};
 use intake_aws::objects;
+use intake_clamd::{Clamd, ClamdAddress, Verdict};
 use intake_core::config::ScannerConfig;
 use intake_core::names::BucketRole;
 use intake_core::outcome::CONTENT_DIGEST_KEY;
@@ -17,7 +18,6 @@ use intake_core::{ObjectRef, PipelineConfig, StageError};
 use intake_runtime::{Stage, StageCx, StageInput, StageOutput, s3_failure};
 use tokio::sync::OnceCell;
 
-use crate::clamd::{Clamd, ClamdAddress, Verdict};
 use crate::command::CommandScanner;
 use crate::digest::Hashing;
 
@@ -57,11 +57,7 @@ impl Scan {
 
     /// The scanner that `[stages.scan.scanner]` names (clamd on 127.0.0.1:3310 by default).
     pub fn from_config(config: &PipelineConfig) -> Self {
-        let scanner = config
-            .stages
-            .get("scan")
-            .and_then(|s| s.scanner.clone())
-            .unwrap_or_default();
+        let scanner = config.scanner().unwrap_or_default();
         Scan::new(match scanner {
             ScannerConfig::Clamd {
                 address,
@@ -224,8 +220,7 @@ async fn act(
     let version = object.version_token().to_owned();
     let unscannable_route = cx
         .config
-        .stages
-        .get("scan")
+        .stage(StageKind::Scan)
         .and_then(|s| s.on.get("unscannable"))
         .map(String::as_str);
     let (outcome, label, signature, detail, quarantine) = match &verdict {

@@ -223,15 +223,7 @@ async fn wait_answering(aws: &AwsClients) -> anyhow::Result<()> {
     }
 }
 
-/// A ULID in a UUID's 8-4-4-4-12 shape: as unique, and what the key template expects.
+/// A time-ordered UUID (v7): unique, and what the key template's `{uuid}` expects.
 pub fn new_uuid() -> String {
-    let hex = format!("{:032x}", ulid::Ulid::new().0);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::now_v7().to_string()
 }

@@ -12,7 +12,7 @@ use super::classes::ContentClass;
 use super::lifecycle::LifecycleSection;
 use super::queues::QueueSettings;
 use super::resources::{AwsSection, BucketOverrides, PipelineSection, TopicOverrides};
-use super::stages::{ArchivePolicy, ImageLimits, StageConfig};
+use super::stages::{ArchivePolicy, ImageLimits, ScannerConfig, StageConfig};
 use super::uploads::UploadsSection;
 use super::workers::{DeletionSection, LedgerSection, WorkersSection};
 use crate::state_machine::{Edge, StageKind};
@@ -58,6 +58,29 @@ impl PipelineConfig {
             .collect()
     }
 
+    /// The `[stages.<kind>]` section, if the pipeline has that stage. Stage sections are
+    /// keyed by name in the file; code reaches them by kind through this (and
+    /// [`PipelineConfig::stage_mut`]) so a misspelt name cannot compile.
+    pub fn stage(&self, kind: StageKind) -> Option<&StageConfig> {
+        self.stages.get(kind.name())
+    }
+
+    pub fn stage_mut(&mut self, kind: StageKind) -> Option<&mut StageConfig> {
+        self.stages.get_mut(kind.name())
+    }
+
+    /// Whether the pipeline has the stage `kind` (the deletion worker is always there).
+    pub fn has_stage(&self, kind: StageKind) -> bool {
+        kind == StageKind::Delete || self.stages.contains_key(kind.name())
+    }
+
+    /// The scan stage's scanner (clamd on 127.0.0.1:3310 when `[stages.scan.scanner]` is
+    /// absent), or `None` without a scan stage.
+    pub fn scanner(&self) -> Option<ScannerConfig> {
+        self.stage(StageKind::Scan)
+            .map(|s| s.scanner.clone().unwrap_or_default())
+    }
+
     pub fn entry_stage(&self) -> StageKind {
         self.pipeline
             .entry
@@ -67,16 +90,14 @@ impl PipelineConfig {
 
     /// The thumbnail stage's limits (defaults when `[stages.thumbnail.images]` is absent).
     pub fn image_limits(&self) -> ImageLimits {
-        self.stages
-            .get(StageKind::Thumbnail.name())
+        self.stage(StageKind::Thumbnail)
             .and_then(|s| s.images.clone())
             .unwrap_or_default()
     }
 
     /// The archive stage's policy (keep everything when `[stages.archive.policy]` is absent).
     pub fn archive_policy(&self) -> ArchivePolicy {
-        self.stages
-            .get(StageKind::Archive.name())
+        self.stage(StageKind::Archive)
             .and_then(|s| s.policy.clone())
             .unwrap_or_default()
     }
@@ -86,8 +107,7 @@ impl PipelineConfig {
         if stage == StageKind::Delete {
             return self.deletion.queue.apply_to(self.queue_defaults);
         }
-        self.stages
-            .get(stage.name())
+        self.stage(stage)
             .map(|s| s.queue.apply_to(self.queue_defaults))
             .unwrap_or(self.queue_defaults)
     }
@@ -98,7 +118,7 @@ impl PipelineConfig {
         if let Some(fixed) = stage.fixed_route(outcome) {
             return Some(fixed.to_owned());
         }
-        self.stages.get(stage.name())?.on.get(outcome).cloned()
+        self.stage(stage)?.on.get(outcome).cloned()
     }
 
     /// Kinds with a queue to provision and consume: the configured stages and the

@@ -2,10 +2,10 @@
 //! oldest message age and counts by error code.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use intake_aws::AwsClients;
 use intake_core::ResourceNames;
+use intake_core::clock::now_ms;
 use intake_core::state_machine::StageKind;
 use intake_store::Ledger;
 use serde::Serialize;
@@ -92,10 +92,4 @@ pub async fn list(
         });
     }
     Ok(out)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -173,7 +173,7 @@ impl IntakeStackBuilder {
         let name = unique_pipeline_name();
         isolate(&mut config, &name);
 
-        let scans = config.stages.contains_key(StageKind::Scan.name());
+        let scans = config.has_stage(StageKind::Scan);
         let clamd = match (self.scanner, scans) {
             (Scanner::Clamd, true) => {
                 let fixture = ClamdFixture::start("100M").await?;
@@ -244,7 +244,7 @@ fn isolate(config: &mut PipelineConfig, name: &str) {
 }
 
 fn set_scanner(config: &mut PipelineConfig, scanner: ScannerConfig) {
-    if let Some(scan) = config.stages.get_mut(StageKind::Scan.name()) {
+    if let Some(scan) = config.stage_mut(StageKind::Scan) {
         scan.scanner = Some(scanner);
     }
 }

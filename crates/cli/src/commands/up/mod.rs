@@ -276,7 +276,7 @@ async fn start_scanner(
     config: &mut PipelineConfig,
     started: &mut DevStack,
 ) -> anyhow::Result<bool> {
-    let Some(scan) = config.stages.get_mut(StageKind::Scan.name()) else {
+    let Some(scan) = config.stage_mut(StageKind::Scan) else {
         println!("  scanner:   no scan stage in this pipeline");
         return Ok(false);
     };

@@ -157,7 +157,7 @@ async fn bench(
         .with_context(|| format!("reading {}", config_path.display()))?;
     let name = format!(
         "bench-{}",
-        &ulid::Ulid::new().to_string().to_lowercase()[16..]
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
     );
     let scratch = tempfile::Builder::new()
         .prefix("intake-bench-pipeline-")
