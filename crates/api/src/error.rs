@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::request::current_request_id;
+use crate::request_id::current_request_id;
 
 /// An error response.
 #[derive(Debug)]
@@ -118,5 +118,55 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+    use crate::request_id::{REQUEST_ID_HEADER, with_request_ids};
+
+    /// The id layers around a route that fails, served on a free port.
+    async fn serve() -> String {
+        let app = with_request_ids(Router::new().route(
+            "/fail",
+            get(|| async { ApiError::bad_request("test_failure", "it failed on purpose") }),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    #[tokio::test]
+    async fn the_id_is_kept_or_made_and_is_in_the_header_and_the_error_body() {
+        let base = serve().await;
+        let http = reqwest::Client::new();
+        let call = |id: Option<&str>| {
+            let mut request = http.get(format!("{base}/fail"));
+            if let Some(id) = id {
+                request = request.header(REQUEST_ID_HEADER, id);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let header = response.headers()[REQUEST_ID_HEADER]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["request_id"], header.as_str(), "{body}");
+                header
+            }
+        };
+        assert_eq!(call(Some("trace-abc-123")).await, "trace-abc-123");
+        for refused in [None, Some("x".repeat(65)), Some("two words".into())] {
+            let id = call(refused.as_deref()).await;
+            assert_ne!(Some(id.as_str()), refused.as_deref());
+            let uuid = uuid::Uuid::parse_str(&id).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+        }
     }
 }

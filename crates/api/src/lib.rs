@@ -12,8 +12,14 @@
 //! - [`web`]: the embedded page, client settings and development tokens.
 //! - [`health`]: liveness, readiness of every dependency, Prometheus metrics.
 //! - [`openapi`]: the OpenAPI document generated from the handlers.
-//! - [`request`]: request ids, per-IP and per-tenant rate limits, access logs.
+//! - [`request_id`]: every request's id (a client's plain `x-request-id` or a fresh UUID),
+//!   echoed on the response and in error bodies; [`request`]: the request span, the access
+//!   log and the per-IP limit around each request; [`limits`]: per-IP and per-tenant rate
+//!   limits.
 //! - [`error`]: the one error shape, `{"error": {"code", "message", "request_id"}}`.
+//!
+//! Imports inside the crate flow one way: `request_id` ← `error` ← `limits` ← `state` ←
+//! `request` and the handlers.
 //!
 //! ```no_run
 //! # async fn run(config: intake_core::PipelineConfig, aws: intake_aws::AwsClients, ledger: intake_store::Ledger) -> Result<(), Box<dyn std::error::Error>> {
@@ -30,10 +36,12 @@ pub mod events;
 mod extract;
 pub mod files;
 pub mod health;
+pub mod limits;
 mod metrics;
 pub mod multipart;
 pub mod openapi;
 pub mod request;
+pub mod request_id;
 mod state;
 pub mod streams;
 pub mod uploads;
@@ -95,7 +103,7 @@ impl Api {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let state = AppState {
             names: ResourceNames::of(&config),
-            limits: request::RateLimits::new(&config.api.rate_limits),
+            limits: limits::RateLimits::new(&config.api.rate_limits),
             metrics: metrics::ApiMetrics::new(),
             streams: streams::StreamSlots::new(
                 config.api.max_event_streams,
@@ -114,7 +122,8 @@ impl Api {
         })
     }
 
-    /// Every route, with request ids, rate limits, metrics, CORS and the body limit.
+    /// Every route, with request ids, the access log, rate limits, metrics, CORS and the body
+    /// limit.
     pub fn router(&self) -> Router {
         let state = self.state.clone();
         let body_limit = usize::try_from(state.config.api.body_limit.0).unwrap_or(usize::MAX);
@@ -148,7 +157,10 @@ impl Api {
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 request::around_request,
-            ));
+            ))
+            .layer(request::trace_layer());
+        // Outside the span and the limits, so both have the id and a 429 carries it too.
+        router = request_id::with_request_ids(router);
         if let Some(cors) = cors(&state.config) {
             router = router.layer(cors);
         }
@@ -203,10 +215,10 @@ fn cors(config: &PipelineConfig) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-api-key"),
                 HeaderName::from_static("x-intake-user"),
-                HeaderName::from_static(request::REQUEST_ID_HEADER),
+                HeaderName::from_static(request_id::REQUEST_ID_HEADER),
             ])
             .expose_headers([
-                HeaderName::from_static(request::REQUEST_ID_HEADER),
+                HeaderName::from_static(request_id::REQUEST_ID_HEADER),
                 header::RETRY_AFTER,
             ])
             .max_age(std::time::Duration::from_secs(600)),

@@ -7,8 +7,8 @@ use intake_core::{PipelineConfig, ResourceNames};
 use intake_store::Ledger;
 
 use crate::auth::Authenticator;
+use crate::limits::RateLimits;
 use crate::metrics::ApiMetrics;
-use crate::request::RateLimits;
 use crate::streams::StreamSlots;
 
 pub struct AppState {

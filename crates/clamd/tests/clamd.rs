@@ -1,11 +1,12 @@
 //! The clamd client against a real clamd (Debian's clamav-daemon) with the project's test
 //! signatures: clean, infected (EICAR, the project marker), over the stream limit, over TCP
-//! and a unix socket, large streams in bounded chunks, and clamd going away.
+//! and a unix socket, large streams in bounded chunks, and clamd going away. The PING probe
+//! against a stand-in server is tested in `src/lib.rs`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use intake_stage_scan::{Clamd, ClamdAddress, ClamdError, Verdict};
+use intake_clamd::{Clamd, ClamdAddress, ClamdError, Verdict};
 use intake_testkit::clamd::{ClamdFixture, TEST_MARKER, eicar};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -38,6 +39,9 @@ async fn verdicts_from_a_real_clamd() {
         ClamdAddress::Tcp(fixture.tcp_address()),
         ClamdAddress::Unix(fixture.socket_path()),
     ] {
+        intake_clamd::ping(&address, std::time::Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|e| panic!("{address}: {e}"));
         let clamd = Clamd::new(address.clone());
         clamd
             .ping()

@@ -11,10 +11,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use intake_clamd::Verdict;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
-
-use crate::clamd::Verdict;
 
 #[derive(Debug, Clone)]
 pub struct CommandScanner {

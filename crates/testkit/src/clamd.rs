@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use intake_clamd::ClamdAddress;
 
 /// A marker that the test database flags as `Intake.Test.Marker.UNOFFICIAL`.
 ///
@@ -165,7 +165,11 @@ impl ClamdFixture {
         let deadline = Duration::from_secs(60);
         let started = Instant::now();
         while started.elapsed() < deadline {
-            if ping(&self.tcp_address()).await {
+            let address = ClamdAddress::Tcp(self.tcp_address());
+            if intake_clamd::ping(&address, Duration::from_secs(2))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -246,20 +250,4 @@ impl Drop for ClamdFixture {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-async fn ping(address: &str) -> bool {
-    let Ok(Ok(mut socket)) = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    else {
-        return false;
-    };
-    if socket.write_all(b"zPING\0").await.is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 5];
-    matches!(tokio::time::timeout(Duration::from_secs(2), socket.read_exact(&mut reply)).await, Ok(Ok(_)) if &reply == b"PONG\0")
 }

@@ -6,42 +6,36 @@
 //! checks and development tokens. It knows nothing of routes: handlers call
 //! [`Authenticator::authenticate`] and answer with [`AuthError::status`] and
 //! [`AuthError::code`].
+//!
+//! This file holds the [`Authenticator`] (set-up from the config, the choice between a
+//! token and a service key, development tokens); beside it: `token` (bearer JWTs: header,
+//! keys, claims), `api_key` (service keys), `ids` (what a tenant or user id may be), `keys`
+//! (where secrets and public keys come from) and `errors`.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::http::{HeaderMap, header::AUTHORIZATION};
 use intake_core::config::{ApiAuth, ApiSection};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde_json::Map;
 use tokio::time::Instant;
 
+mod api_key;
 mod errors;
+mod ids;
 mod keys;
+mod token;
 
 pub use errors::{AuthError, AuthSetupError};
+pub use ids::id_problem;
 use keys::{
     PublicKey, ServiceKey, fetch_jwks, load_jwks_file, random_secret, read_secret, service_keys,
 };
 
-/// Rotation needs a refetch, but a stream of made-up `kid`s must not become a stream of
-/// requests to the issuer.
-const JWKS_REFETCH_MIN: Duration = Duration::from_secs(60);
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Far above any real token (large group claims reach ~8 KiB); bounds the work a stranger
-/// can make us do.
-const MAX_TOKEN_BYTES: usize = 16 * 1024;
-/// Tenant and user become S3 key segments next to a filename of up to 512 bytes; S3 keys
-/// hold 1024.
-const MAX_ID_BYTES: usize = 128;
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
 const MIN_SECRET_BYTES: usize = 32;
-const SERVICE_USER: &str = "service";
 const API_KEY_HEADER: &str = "x-api-key";
 const ACTING_USER_HEADER: &str = "x-intake-user";
 
@@ -62,61 +56,6 @@ pub enum CallerKind {
     ApiKey {
         name: String,
     },
-}
-
-/// Why `value` cannot be a tenant or user id, or `None` when it can. Ids become S3 key
-/// segments, URL path segments and log fields: `.` and `..` are path navigation in every
-/// URL and file API (a client's `GET /t/../x` is not what it meant), and control and
-/// Unicode format characters (zero-width, bidi overrides, BOM: category Cf) make two ids
-/// that differ look identical in logs and consoles (`tenant-a\u{200b}`).
-pub fn id_problem(value: &str) -> Option<&'static str> {
-    if value.is_empty() {
-        Some("is empty")
-    } else if value == "." || value == ".." {
-        Some("is '.' or '..', which URLs and paths treat as navigation")
-    } else if value.contains('/') {
-        Some("contains '/'")
-    } else if value.chars().any(char::is_control) {
-        Some("contains a control character")
-    } else if value.chars().any(is_format_char) {
-        Some(
-            "contains an invisible Unicode format character (zero-width, bidi control or byte order mark)",
-        )
-    } else if value.len() > MAX_ID_BYTES {
-        Some("is longer than 128 bytes")
-    } else {
-        None
-    }
-}
-
-/// Unicode general category Cf (format characters), per the Unicode Character Database
-/// (`DerivedGeneralCategory.txt`, Unicode 16): invisible characters that change how text
-/// around them is shown or joined.
-fn is_format_char(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{0600}'..='\u{0605}'
-            | '\u{061C}'
-            | '\u{06DD}'
-            | '\u{070F}'
-            | '\u{0890}'..='\u{0891}'
-            | '\u{08E2}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{110BD}'
-            | '\u{110CD}'
-            | '\u{13430}'..='\u{1343F}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0001}'
-            | '\u{E0020}'..='\u{E007F}'
-    )
 }
 
 /// Checks credentials against `[api.auth]` and `[[api.keys]]`. Cheap to clone; share it.
@@ -221,7 +160,7 @@ impl Authenticator {
                         "it only applies to X-Api-Key; a token names its own user, so remove the header".into(),
                     ));
                 }
-                let token = bearer_token(&headers[AUTHORIZATION])?;
+                let token = token::bearer_token(&headers[AUTHORIZATION])?;
                 self.verify_token(token).await
             }
             (0, 1) => self.check_api_key(&headers[API_KEY_HEADER], acting),
@@ -269,275 +208,6 @@ impl Authenticator {
         Some((token, expires_at))
     }
 
-    async fn verify_token(&self, token: &str) -> Result<Caller, AuthError> {
-        let (alg, kid) = self.peek_header(token)?;
-        let snapshot;
-        let mut candidates: Vec<&DecodingKey> = Vec::new();
-        if alg == Algorithm::HS256 {
-            match &self.inner.hs256 {
-                Some((_, key)) => candidates.push(key),
-                None => {
-                    return Err(AuthError::InvalidToken(format!(
-                        "it is signed with HS256, but this server has no shared secret (api.auth.hs256_secret_env); {}",
-                        self.what_is_accepted()
-                    )));
-                }
-            }
-        } else {
-            snapshot = self.public_keys_for(alg, kid.as_deref()).await;
-            candidates.extend(
-                self.inner
-                    .file_keys
-                    .iter()
-                    .chain(snapshot.iter())
-                    .filter(|k| matches_key(k, alg, kid.as_deref()))
-                    .map(|k| &k.key),
-            );
-            if candidates.is_empty() {
-                return Err(AuthError::InvalidToken(match kid {
-                    Some(kid) => format!(
-                        "no {alg:?} key with id \"{}\" in the issuer's JWKS (api.auth.jwks_file / jwks_url); get a new token, or update the JWKS if the issuer rotated its keys",
-                        shown(&kid)
-                    ),
-                    None => format!(
-                        "it is signed with {alg:?}, but the JWKS (api.auth.jwks_file / jwks_url) has no {alg:?} key; {}",
-                        self.what_is_accepted()
-                    ),
-                }));
-            }
-        }
-        let validation = self.validation(alg);
-        for key in candidates {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation) {
-                Ok(data) => return self.caller_from_claims(&data.claims),
-                // Without a `kid` any key of the type may be the signer: try the next one.
-                Err(e) if is_key_mismatch(e.kind()) => continue,
-                Err(e) => return Err(self.claim_error(e.into_kind())),
-            }
-        }
-        Err(AuthError::InvalidToken(
-            "its signature does not match: it was altered, or signed by a key this server does not trust".into(),
-        ))
-    }
-
-    fn peek_header(&self, token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
-        let malformed = |what: &str| {
-            AuthError::InvalidToken(format!(
-                "{what}; send the JWT exactly as the identity provider issued it"
-            ))
-        };
-        let mut parts = token.split('.');
-        let (Some(head), Some(_), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed(
-                "it is not a JWT (three base64url parts separated by '.')",
-            ));
-        };
-        let header: Map<String, Value> = URL_SAFE_NO_PAD
-            .decode(head)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| malformed("its header is not base64url-encoded JSON"))?;
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) => alg.as_str(),
-            _ => return Err(malformed("its header has no `alg`")),
-        };
-        let alg = match alg {
-            "HS256" => Algorithm::HS256,
-            "RS256" => Algorithm::RS256,
-            "ES256" => Algorithm::ES256,
-            other if other.eq_ignore_ascii_case("none") => {
-                return Err(AuthError::InvalidToken(format!(
-                    "unsigned tokens (`alg: none`) are never accepted; {}",
-                    self.what_is_accepted()
-                )));
-            }
-            other => {
-                return Err(AuthError::InvalidToken(format!(
-                    "it is signed with \"{}\", which this server does not accept; {}",
-                    shown(other),
-                    self.what_is_accepted()
-                )));
-            }
-        };
-        // RFC 7515 §4.1.11: extensions marked critical must be understood, and none are.
-        if header.contains_key("crit") {
-            return Err(malformed(
-                "its header lists critical extensions (`crit`) this server does not implement",
-            ));
-        }
-        let kid = match header.get("kid") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(kid)) => Some(kid.clone()),
-            Some(_) => return Err(malformed("its header's `kid` is not a string")),
-        };
-        Ok((alg, kid))
-    }
-
-    /// The fetched keys, refetched first when `kid` is unknown and the last fetch is old
-    /// enough: issuers publish a new key before they sign with it.
-    async fn public_keys_for(&self, alg: Algorithm, kid: Option<&str>) -> Arc<Vec<PublicKey>> {
-        let inner = &self.inner;
-        let current = self.fetched();
-        let Some(kid) = kid else { return current };
-        let known = inner
-            .file_keys
-            .iter()
-            .chain(current.iter())
-            .any(|k| matches_key(k, alg, Some(kid)));
-        let Some((url, client)) = inner.jwks_url.as_ref().filter(|_| !known) else {
-            return current;
-        };
-        let mut last = inner.last_fetch.lock().await;
-        if last.elapsed() >= JWKS_REFETCH_MIN {
-            *last = Instant::now();
-            match fetch_jwks(client, url).await {
-                Ok(keys) => {
-                    *inner
-                        .fetched_keys
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner()) = Arc::new(keys)
-                }
-                Err(problem) => tracing::warn!(
-                    url = %url,
-                    "JWKS refetch for an unknown key id failed, keeping the previous keys: {problem}; check that the issuer is reachable"
-                ),
-            }
-        }
-        // Another request may have refetched while this one waited for the lock.
-        self.fetched()
-    }
-
-    fn fetched(&self) -> Arc<Vec<PublicKey>> {
-        let keys = self.inner.fetched_keys.read();
-        Arc::clone(&keys.unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn validation(&self, alg: Algorithm) -> Validation {
-        let auth = &self.inner.auth;
-        let mut v = Validation::new(alg);
-        v.leeway = u64::from(auth.leeway_secs);
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        let mut required = vec!["exp"];
-        if let Some(iss) = &auth.issuer {
-            v.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        match &auth.audience {
-            Some(aud) => {
-                v.set_audience(&[aud]);
-                required.push("aud");
-            }
-            // Otherwise any `aud` in a token would be refused.
-            None => v.validate_aud = false,
-        }
-        v.set_required_spec_claims(&required);
-        v
-    }
-
-    fn claim_error(&self, kind: ErrorKind) -> AuthError {
-        let auth = &self.inner.auth;
-        let expected = |v: &Option<String>| v.clone().unwrap_or_default();
-        match kind {
-            ErrorKind::ExpiredSignature => AuthError::TokenExpired,
-            ErrorKind::ImmatureSignature => AuthError::TokenNotYetValid,
-            ErrorKind::InvalidAudience => AuthError::WrongAudience {
-                expected: expected(&auth.audience),
-            },
-            ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthError::WrongAudience {
-                expected: expected(&auth.audience),
-            },
-            ErrorKind::InvalidIssuer => AuthError::WrongIssuer {
-                expected: expected(&auth.issuer),
-            },
-            ErrorKind::MissingRequiredClaim(c) if c == "iss" => AuthError::WrongIssuer {
-                expected: expected(&auth.issuer),
-            },
-            ErrorKind::MissingRequiredClaim(c) => AuthError::InvalidToken(format!(
-                "it has no `{c}` claim; only tokens that expire are accepted, so issue it with `exp`"
-            )),
-            ErrorKind::InvalidClaimFormat(c) => AuthError::InvalidToken(format!(
-                "its `{c}` claim is not a time in seconds since 1970; fix the issuer's token format"
-            )),
-            _ => AuthError::InvalidToken(
-                "its payload is not valid JWT claims; send the JWT exactly as the identity provider issued it".into(),
-            ),
-        }
-    }
-
-    fn caller_from_claims(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
-        let auth = &self.inner.auth;
-        let tenant = id_claim(claims, &auth.tenant_claim, "tenant")?;
-        let user = id_claim(claims, &auth.user_claim, "user")?;
-        let bad_roles = || {
-            AuthError::InvalidToken(format!(
-                "its `{}` claim is neither a string nor a list of strings; fix the issuer's roles claim (api.auth.roles_claim)",
-                auth.roles_claim
-            ))
-        };
-        let admin = match claims.get(&auth.roles_claim) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(role)) => *role == auth.admin_role,
-            Some(Value::Array(roles)) => {
-                let mut admin = false;
-                for role in roles {
-                    admin |= role.as_str().ok_or_else(bad_roles)? == auth.admin_role;
-                }
-                admin
-            }
-            Some(_) => return Err(bad_roles()),
-        };
-        Ok(Caller {
-            tenant,
-            user,
-            admin,
-            via: CallerKind::Token,
-        })
-    }
-
-    fn check_api_key(
-        &self,
-        presented: &HeaderValue,
-        acting: Option<&HeaderValue>,
-    ) -> Result<Caller, AuthError> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Every key is compared, so the time taken does not tell which one came close.
-        let mut found = None;
-        for key in &self.inner.keys {
-            if bool::from(key.sha256.ct_eq(&digest)) && found.is_none() {
-                found = Some(key);
-            }
-        }
-        let key = found.ok_or(AuthError::UnknownApiKey)?;
-        let user = match acting {
-            None => SERVICE_USER.to_string(),
-            Some(value) => {
-                let user = value.to_str().map_err(|_| {
-                    AuthError::InvalidUserHeader(
-                        "it is not ASCII; send the user id as ASCII".into(),
-                    )
-                })?;
-                if let Some(problem) = id_problem(user) {
-                    return Err(AuthError::InvalidUserHeader(format!(
-                        "\"{}\" {problem}; name the user the service acts for, without '/', '.' or '..' alone, control or invisible format characters",
-                        shown(user)
-                    )));
-                }
-                user.to_string()
-            }
-        };
-        Ok(Caller {
-            tenant: key.tenant.clone(),
-            user,
-            admin: false,
-            via: CallerKind::ApiKey {
-                name: key.name.clone(),
-            },
-        })
-    }
-
     fn what_is_accepted(&self) -> String {
         let inner = &self.inner;
         let mut algs = Vec::new();
@@ -552,75 +222,6 @@ impl Authenticator {
             false => format!("use a token signed with {}", algs.join(" or ")),
         }
     }
-}
-
-fn bearer_token(value: &HeaderValue) -> Result<&str, AuthError> {
-    let not_bearer = || {
-        AuthError::InvalidToken(
-            "the Authorization header must be `Bearer <token>`; other schemes are not accepted"
-                .into(),
-        )
-    };
-    let value = value.to_str().map_err(|_| not_bearer())?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(not_bearer)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(not_bearer());
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(AuthError::InvalidToken(
-            "the Authorization header has no token after `Bearer`; send `Bearer <token>`".into(),
-        ));
-    }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(AuthError::InvalidToken(format!(
-            "it is {} bytes, more than the 16 KiB accepted; issue smaller tokens (fewer claims)",
-            token.len()
-        )));
-    }
-    Ok(token)
-}
-
-fn id_claim(
-    claims: &Map<String, Value>,
-    claim: &str,
-    what: &'static str,
-) -> Result<String, AuthError> {
-    let value = match claims.get(claim) {
-        Some(Value::String(value)) => value,
-        None | Some(Value::Null) => {
-            return Err(AuthError::InvalidToken(format!(
-                "it has no `{claim}` claim naming the {what}; issue tokens with it, or set api.auth.{what}_claim to the claim your issuer uses"
-            )));
-        }
-        Some(_) => {
-            return Err(AuthError::InvalidToken(format!(
-                "its `{claim}` claim ({what}) is not a string; issue it as a string"
-            )));
-        }
-    };
-    match id_problem(value) {
-        None => Ok(value.clone()),
-        Some(problem) => Err(AuthError::InvalidIdentity {
-            claim: claim.to_owned(),
-            what,
-            problem,
-        }),
-    }
-}
-
-fn matches_key(key: &PublicKey, alg: Algorithm, kid: Option<&str>) -> bool {
-    key.alg == alg && kid.is_none_or(|kid| key.kid.as_deref() == Some(kid))
-}
-
-fn is_key_mismatch(kind: &ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::InvalidSignature
-            | ErrorKind::InvalidRsaKey(_)
-            | ErrorKind::InvalidEcdsaKey
-            | ErrorKind::InvalidKeyFormat
-    )
 }
 
 /// An attacker-chosen header value, short and printable, for a message.
