@@ -120,13 +120,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> i
     let database = timed("database", async {
         state.ledger.ping().await.map_err(|e| e.to_string())
     });
-    let clamd_address = state
-        .config
-        .scanner()
-        .and_then(|s| match s {
-            ScannerConfig::Clamd { address, .. } => Some(address),
-            _ => None,
-        });
+    let clamd_address = state.config.scanner().and_then(|s| match s {
+        ScannerConfig::Clamd { address, .. } => Some(address),
+        _ => None,
+    });
     let clamd = async {
         match clamd_address {
             Some(address) => Some(
