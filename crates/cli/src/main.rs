@@ -66,6 +66,10 @@ enum Command {
         /// Messages processed at once, per stage (default: [workers] concurrency, 8).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
         concurrency: Option<u32>,
+        /// Serve /healthz, /readyz and /metrics on this address, overriding [workers]
+        /// health_bind (e.g. 0.0.0.0:9464).
+        #[arg(long, env = "INTAKE_HEALTH_BIND")]
+        health_bind: Option<std::net::SocketAddr>,
     },
     /// Serve the HTTP API and web page ([api] in pipeline.toml) until SIGINT/SIGTERM:
     /// presigned uploads per tenant, file state and events, downloads and deletes.
@@ -230,7 +234,8 @@ async fn run(config: ConfigArg, command: Command) -> Result<(), Failure> {
         Command::Run {
             stages,
             concurrency,
-        } => run::run(config.load()?, path, stages, concurrency).await,
+            health_bind,
+        } => run::run(config.load()?, path, stages, concurrency, health_bind).await,
         Command::Serve { bind } => serve::run(config.load()?, path, bind).await,
         Command::Status { uri, json } => status::run(&config.load()?, path, &uri, json).await,
         Command::Catalog { command } => catalog::run(&config.load()?, path, command).await,

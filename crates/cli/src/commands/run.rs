@@ -1,15 +1,22 @@
 //! `intake run`: the stage workers of this process, until SIGINT or SIGTERM; then a
 //! graceful shutdown (stop receiving, finish or release in-flight work) and exit 0.
 //! Workers are started by the stage registry (`intake_stages`), as `intake up` and the
-//! testkit start them.
+//! testkit start them. With `[workers] health_bind` (or `--health-bind`) the process also
+//! serves `/healthz`, `/readyz` and `/metrics` there (`intake_runtime::health`), until the
+//! workers have stopped.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use intake_aws::AwsClients;
+use intake_clamd::ClamdAddress;
+use intake_core::config::ScannerConfig;
 use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames};
+use intake_runtime::health::{Health, HealthSettings, serve};
 use intake_runtime::{StageCx, WorkerSettings};
 use intake_stages::{StageWorkers, configured_settings};
 
@@ -20,7 +27,9 @@ pub async fn run(
     config_path: &Path,
     stages: Option<Vec<String>>,
     concurrency: Option<u32>,
+    health_bind: Option<SocketAddr>,
 ) -> Result<(), Failure> {
+    let health_addr = health_bind.or_else(|| config.workers.health_addr());
     let concurrency = concurrency.unwrap_or(config.workers.concurrency) as usize;
     let selected = select(&config, stages)?;
     let ledger = LedgerLocation::of(&config, config_path).open().await?;
@@ -33,14 +42,36 @@ pub async fn run(
         ledger,
     };
 
+    let health = health_addr.map(|_| health_of(&cx, &selected));
     let metrics = metrics_enabled();
     let workers = StageWorkers::start_on_aws(&cx, &selected, |_| WorkerSettings {
         concurrency,
         metrics,
+        health: health.clone(),
         ..configured_settings(&cx.config)
     })
     .await
     .map_err(anyhow::Error::from)?;
+    // The server outlives the drain: `/healthz` keeps answering while in-flight work
+    // finishes, where a closed port would fail the container's check and get it killed.
+    let (served, server) = match (health_addr, health) {
+        (Some(addr), Some(health)) => {
+            let (done, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = serve(addr, health, async {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("{e}; set [workers] health_bind or --health-bind to a free address")
+            })?;
+            eprintln!(
+                "intake: health endpoints on http://{}/healthz, /readyz, /metrics",
+                server.local_addr()
+            );
+            (Some(done), Some(server))
+        }
+        _ => (None, None),
+    };
     for kind in &selected {
         eprintln!("intake: {kind} worker running (concurrency {concurrency})");
     }
@@ -48,6 +79,13 @@ pub async fn run(
     eprintln!("intake: shutting down: finishing in-flight work");
     for (kind, stats) in workers.stop().await.map_err(anyhow::Error::from)? {
         eprintln!("intake: {kind} worker stopped: {stats:?}");
+    }
+    if let (Some(done), Some(server)) = (served, server) {
+        let _ = done.send(());
+        server
+            .stopped()
+            .await
+            .context("stopping the health endpoints")?;
     }
     cx.ledger.close().await;
     write_call_counts(&cx.aws)?;
@@ -75,6 +113,27 @@ fn select(config: &PipelineConfig, names: Option<Vec<String>>) -> Result<Vec<Sta
         kinds.push(kind);
     }
     Ok(kinds)
+}
+
+/// The health of this process's workers, with clamd's PING as a readiness check when a
+/// scan stage runs here with a clamd scanner.
+fn health_of(cx: &StageCx, kinds: &[StageKind]) -> Health {
+    let health = Health::new(HealthSettings::default());
+    if kinds.contains(&StageKind::Scan)
+        && let Some(ScannerConfig::Clamd {
+            address,
+            timeout_secs,
+        }) = cx.config.scanner()
+    {
+        let address = ClamdAddress::from_config(&address);
+        // PING answers at once; the scan timeout is for scans, far longer than a probe.
+        let timeout = Duration::from_secs(u64::from(timeout_secs).clamp(1, 2));
+        health.add_check("clamd", move || {
+            let address = address.clone();
+            async move { intake_clamd::ping(&address, timeout).await }
+        });
+    }
+    health
 }
 
 /// With `INTAKE_CALL_COUNTS=FILE`, the AWS requests this process made, by operation, as
