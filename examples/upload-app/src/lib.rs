@@ -1,59 +1,57 @@
 //! `upload-app`: a small photo service built on Intake, the example of how an app uses it
 //! and tests itself with `intake-testkit` (see `tests/photos.rs`).
 //!
-//! - `POST /photos` `{"user", "filename", "size", "content_type"}`: the app makes the
-//!   object key from Intake's key template and asks Intake for a presigned PUT URL; the
-//!   browser uploads straight to S3. Answers `201 {"id", "key", "upload": {"url", "headers"}}`.
-//! - `GET /photos/{id}`: the photo's state as Intake's ledger has it (`pending`,
-//!   `processing`, `done`, `quarantined`, `failed`), the reason for a quarantine or
-//!   failure, and, once done, a presigned URL of its `thumb` rendition.
+//! It uses only what an app team gets: Intake's HTTP API (`intake serve`, `docs/api.md`),
+//! called as a backend with a service key. It never touches Intake's buckets, queues or
+//! database, and never sees a photo's bytes: the browser uploads straight to S3 with the URL
+//! Intake signed, and downloads with URLs Intake signs once the photo is scanned clean.
 //!
-//! The app reads Intake's ledger (the same database the workers write) and never reads the
-//! uploads bucket: a photo is only shown once the pipeline has scanned and promoted it.
+//! - `POST /photos` `{"user", "filename", "size", "content_type"}`: asks Intake to sign a
+//!   PUT for that user. Answers `201 {"id", "expires_at", "upload": {"url", "headers"}}`;
+//!   the browser PUTs the bytes to `url` with those headers.
+//! - `GET /photos/{id}[?wait_secs=N]`: the photo's state as Intake reports it
+//!   (`awaiting_upload`, `processing`, `done`, `quarantined`, `failed`, ...), the reason for
+//!   a quarantine or failure, and once it is downloadable, download URLs of the photo and
+//!   its `thumb` rendition. With `wait_secs` (at most 120) the app first follows Intake's
+//!   event stream of the file until it is final or the time is up (a long poll).
+//!
+//! Modules: [`intake`] (the API client), [`sse`] (reading the event stream).
+
+pub mod intake;
+pub mod sse;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use intake_aws::AwsClients;
-use intake_core::PipelineConfig;
-use intake_core::key_template::{fill_key, sanitize_filename};
-use intake_core::names::{BucketRole, ResourceNames};
-use intake_store::Ledger;
 use serde::{Deserialize, Serialize};
 
-/// What the app needs from Intake: AWS clients, the pipeline config and its ledger.
+use crate::intake::{FileSummary, UploadRequest};
+pub use crate::intake::{IntakeClient, IntakeError};
+
+/// The longest `GET /photos/{id}?wait_secs=` holds a request.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// The app: an Intake API client and the app's own record of its photos.
 #[derive(Clone)]
 pub struct App {
-    aws: AwsClients,
-    uploads_bucket: String,
-    key_template: String,
-    max_filename_bytes: usize,
-    ledger: Arc<Ledger>,
-    /// The tenant this app uploads for.
-    tenant: String,
-    /// Photo id -> object key. A real app keeps this in its own database.
+    intake: IntakeClient,
+    /// Photo id (Intake's file id) -> the user who uploaded it. A real app keeps this in
+    /// its own database; it is also what stops the app asking Intake about ids it never
+    /// made.
     photos: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl App {
-    /// An app uploading for `tenant` into the pipeline `config` describes.
-    pub fn new(aws: AwsClients, config: &PipelineConfig, ledger: Arc<Ledger>, tenant: &str) -> App {
+    /// An app talking to Intake through `intake`.
+    pub fn new(intake: IntakeClient) -> App {
         App {
-            aws,
-            uploads_bucket: ResourceNames::of(config)
-                .bucket(BucketRole::Uploads)
-                .to_owned(),
-            key_template: config.uploads.key_template.clone(),
-            max_filename_bytes: config.api.max_filename_bytes as usize,
-            ledger,
-            tenant: tenant.to_owned(),
+            intake,
             photos: Arc::default(),
         }
     }
@@ -90,8 +88,10 @@ pub struct NewPhoto {
 /// Where and how to upload.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct Created {
+    /// The photo's id, which is Intake's file id.
     pub id: String,
-    pub key: String,
+    /// When the upload URL stops working (RFC 3339).
+    pub expires_at: String,
     pub upload: Upload,
 }
 
@@ -106,65 +106,96 @@ pub struct Upload {
 #[derive(Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Photo {
     pub id: String,
-    /// `pending` (not uploaded yet), `processing`, `done`, `quarantined` or `failed`.
+    /// The filename as Intake keeps it (sanitised).
+    pub filename: String,
+    /// Intake's state: `awaiting_upload` (nothing uploaded yet), `processing`, `done`,
+    /// `quarantined`, `failed`, `deleting` or `deleted`.
     pub state: String,
-    /// For a quarantine or failure: `stage/outcome/code` from Intake's ledger.
+    /// While processing: the stage that runs next.
+    pub stage: Option<String>,
+    /// For a quarantine or failure: `stage/outcome/code`.
     pub reason: Option<String>,
-    /// Once done: a presigned GET of the `thumb` rendition.
+    /// Once downloadable: a presigned GET of the photo (valid a few minutes).
+    pub download_url: Option<String>,
+    /// Once downloadable, for images: a presigned GET of the `thumb` rendition.
     pub thumbnail_url: Option<String>,
+}
+
+/// `GET /photos/{id}` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Wait up to this many seconds (capped at [`MAX_WAIT`]) for the photo to be final.
+    pub wait_secs: Option<u64>,
 }
 
 type Failure = (StatusCode, String);
 
-fn unavailable(what: &str, e: impl std::fmt::Display) -> Failure {
-    (StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {e}"))
+/// What the app's own caller gets when Intake said no or did not answer.
+fn intake_failure(e: IntakeError) -> Failure {
+    let status = match &e {
+        // Name, size or type refused: the caller's request is what to fix.
+        IntakeError::Refused {
+            status: 400 | 413 | 422,
+            ..
+        } => StatusCode::BAD_REQUEST,
+        IntakeError::Refused { status: 429, .. } | IntakeError::Unreachable { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        // A refused service key (401), a photo Intake does not know (404), ...: the app's
+        // setup is wrong, not the request.
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    (status, e.to_string())
 }
 
 async fn create_photo(
     State(app): State<App>,
     Json(new): Json<NewPhoto>,
 ) -> Result<(StatusCode, Json<Created>), Failure> {
-    let filename = sanitize_filename(&new.filename, app.max_filename_bytes)
-        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    if new.user.is_empty() || new.user.contains('/') {
+    // Intake checks the rest of the user id (X-Intake-User); this keeps it a valid header.
+    if new.user.is_empty() || new.user.chars().any(char::is_control) {
         return Err((
             StatusCode::BAD_REQUEST,
-            "user must be non-empty, without '/'".into(),
+            "user must be non-empty, without control characters".into(),
         ));
     }
-    let id = ulid::Ulid::new();
-    let hex = format!("{:032x}", id.0);
-    let uuid = format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    );
-    let key = fill_key(&app.key_template, &app.tenant, &new.user, &uuid, &filename);
-    let put = intake_aws::presign::presign_put(
-        &app.aws,
-        &app.uploads_bucket,
-        &key,
-        &new.content_type,
-        new.size,
-        Duration::from_secs(900),
-    )
-    .await
-    .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    let id = id.to_string().to_lowercase();
-    app.photos.lock().unwrap().insert(id.clone(), key.clone());
+    let request = UploadRequest {
+        filename: &new.filename,
+        size: new.size,
+        content_type: &new.content_type,
+        method: "put",
+    };
+    let signed = app
+        .intake
+        .create_upload(&new.user, &request)
+        .await
+        .map_err(intake_failure)?;
+    let Some(put) = signed.put else {
+        return Err((
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Intake signed file {} without PUT instructions although this app asked for method put; is the API of a matching version?",
+                signed.file_id
+            ),
+        ));
+    };
+    app.photos
+        .lock()
+        .expect("the photo map is never left poisoned")
+        .insert(signed.file_id.clone(), new.user);
+    // Browsers refuse to set Content-Length (they derive it from the body), so it is not
+    // handed to them; the signature still holds the upload to the declared size.
     let headers = put
         .headers
         .into_iter()
-        .filter(|(name, _)| name != "content-length")
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
         .collect();
     Ok((
         StatusCode::CREATED,
         Json(Created {
-            id,
-            key,
+            id: signed.file_id,
+            expires_at: signed.expires_at,
             upload: Upload {
                 url: put.url,
                 headers,
@@ -176,83 +207,58 @@ async fn create_photo(
 async fn show_photo(
     State(app): State<App>,
     Path(id): Path<String>,
+    Query(query): Query<ShowQuery>,
 ) -> Result<Json<Photo>, Failure> {
-    let key = app.photos.lock().unwrap().get(&id).cloned();
-    let Some(key) = key else {
+    let user = app
+        .photos
+        .lock()
+        .expect("the photo map is never left poisoned")
+        .get(&id)
+        .cloned();
+    let Some(user) = user else {
         return Err((StatusCode::NOT_FOUND, format!("no photo {id}")));
     };
-    let versions = app
-        .ledger
-        .history(&app.uploads_bucket, &key)
-        .await
-        .map_err(|e| unavailable("reading Intake's ledger", e))?;
-    // Newest version first; a photo key is uploaded once.
-    let Some(latest) = versions.into_iter().next() else {
-        return Ok(Json(Photo {
-            id,
-            state: "pending".into(),
-            reason: None,
-            thumbnail_url: None,
-        }));
-    };
-    let mut photo = Photo {
-        id,
-        state: "processing".into(),
-        reason: None,
-        thumbnail_url: None,
-    };
-    match latest.state.as_str() {
-        "done" => {
-            photo.state = "done".into();
-            photo.thumbnail_url = app.thumbnail_url(&key, &latest.version).await?;
+    let file = match query.wait_secs {
+        Some(secs) if secs > 0 => {
+            let wait = Duration::from_secs(secs).min(MAX_WAIT);
+            app.intake.wait_final(&user, &id, wait).await
         }
-        state @ ("quarantined" | "failed") => {
-            photo.state = state.into();
-            photo.reason = latest
-                .transitions
-                .iter()
-                .rev()
-                .find(|t| t.outcome != "retry")
-                .map(|t| {
-                    format!(
-                        "{}/{}/{}",
-                        t.stage,
-                        t.outcome,
-                        t.code.as_deref().unwrap_or("-")
-                    )
-                });
-        }
-        _ => {}
+        _ => app.intake.file(&user, &id).await,
     }
-    Ok(Json(photo))
+    .map_err(intake_failure)?;
+    app.photo(&user, file).await.map(Json)
 }
 
 impl App {
-    /// A presigned GET of the version's `thumb` rendition, from Intake's catalog.
-    async fn thumbnail_url(&self, key: &str, version: &str) -> Result<Option<String>, Failure> {
-        let records = self
-            .ledger
-            .catalog_find(&self.uploads_bucket, key)
-            .await
-            .map_err(|e| unavailable("reading Intake's catalog", e))?;
-        let Some(thumb) = records
-            .into_iter()
-            .find(|e| e.record.upload.version == version)
-            .and_then(|e| e.record.renditions.into_iter().find(|r| r.name == "thumb"))
-        else {
-            return Ok(None);
+    /// What the app shows of `file`: its state, and download URLs once it is ready.
+    async fn photo(&self, user: &str, file: FileSummary) -> Result<Photo, Failure> {
+        let mut photo = Photo {
+            reason: file.reason.as_ref().map(|r| {
+                format!(
+                    "{}/{}/{}",
+                    r.stage,
+                    r.outcome,
+                    r.code.as_deref().unwrap_or("-")
+                )
+            }),
+            id: file.file_id,
+            filename: file.filename,
+            state: file.state,
+            stage: file.stage,
+            download_url: None,
+            thumbnail_url: None,
         };
-        let expires = PresigningConfig::expires_in(Duration::from_secs(300))
-            .map_err(|e| unavailable("presigning", e))?;
-        let request = self
-            .aws
-            .s3
-            .get_object()
-            .bucket(&thumb.bucket)
-            .key(&thumb.key)
-            .presigned(expires)
-            .await
-            .map_err(|e| unavailable("presigning the thumbnail", e))?;
-        Ok(Some(request.uri().to_owned()))
+        if !file.ready {
+            return Ok(photo);
+        }
+        let original = self.intake.download(user, &photo.id, None).await;
+        photo.download_url = Some(original.map_err(intake_failure)?.url);
+        photo.thumbnail_url = match self.intake.download(user, &photo.id, Some("thumb")).await {
+            Ok(thumb) => Some(thumb.url),
+            // Only images get renditions.
+            Err(e) if e.code() == Some("rendition_not_found") => None,
+            Err(e) => return Err(intake_failure(e)),
+        };
+        Ok(photo)
     }
 }

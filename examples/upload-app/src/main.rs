@@ -1,27 +1,35 @@
-//! `upload-app`: serve the example photo service on 127.0.0.1:3000 against the pipeline
-//! described by `pipeline.toml` (argument 1, default `pipeline.toml`), using its AWS
-//! settings and its ledger. Run `intake up` (or `intake provision` and `intake run`) first.
+//! `upload-app`: serve the example photo service against a running Intake API
+//! (`intake up` or `intake serve`). Settings come from the environment:
+//!
+//! - `INTAKE_API_URL`: the API, default `http://127.0.0.1:8080` (`[api] bind`).
+//! - `INTAKE_API_KEY`: a service key of `[[api.keys]]` in the pipeline's config (required).
+//! - `UPLOAD_APP_BIND`: where the app listens, default `127.0.0.1:3000`.
 
-use std::sync::Arc;
-
-use intake_aws::AwsClients;
-use intake_core::PipelineConfig;
-use intake_store::Ledger;
+use upload_app::{App, IntakeClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "pipeline.toml".into());
-    let config = PipelineConfig::load(&path)?;
-    let aws = AwsClients::load(&config.aws).await;
-    let ledger = Arc::new(Ledger::connect(&config.ledger.database_url).await?);
-    let app = upload_app::App::new(aws, &config, ledger, "photos");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    eprintln!("upload-app: listening on http://{}", listener.local_addr()?);
+    let api_url =
+        std::env::var("INTAKE_API_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let Ok(api_key) = std::env::var("INTAKE_API_KEY") else {
+        return Err(
+            "INTAKE_API_KEY is not set: set it to a service key of Intake's [[api.keys]] \
+             (see examples/upload-app/README.md for adding one to pipeline.toml)"
+                .into(),
+        );
+    };
+    let bind = std::env::var("UPLOAD_APP_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let intake = IntakeClient::new(&api_url, &api_key)?;
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| format!("listening on {bind}: {e}; set UPLOAD_APP_BIND to a free address"))?;
+    eprintln!(
+        "upload-app: listening on http://{}, using Intake's API at {api_url}",
+        listener.local_addr()?
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    upload_app::serve(listener, app, shutdown).await?;
+    upload_app::serve(listener, App::new(intake), shutdown).await?;
     Ok(())
 }
