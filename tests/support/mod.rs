@@ -119,6 +119,7 @@ impl Pipeline {
             metrics: false,
             worker_id: worker_id.into(),
             batch_window: Duration::from_millis(10),
+            health: None,
         }
     }
 

@@ -361,10 +361,7 @@ impl Database {
                 postgres: None,
             };
         };
-        let db = format!(
-            "intake_chaos_{}",
-            uuid::Uuid::now_v7().simple()
-        );
+        let db = format!("intake_chaos_{}", uuid::Uuid::now_v7().simple());
         sqlx::any::install_default_drivers();
         let mut admin = sqlx::AnyConnection::connect(&admin_url)
             .await

@@ -585,3 +585,46 @@ fn event_stream_caps_and_readyz_detail_have_defaults_and_are_validated_with_thei
         );
     }
 }
+
+#[test]
+fn workers_health_bind_is_optional_and_must_be_a_socket_address() {
+    let config = PipelineConfig::from_toml(REPO_CONFIG, "pipeline.toml").unwrap();
+    assert_eq!(
+        config.workers.health_bind, None,
+        "no health server by default"
+    );
+    assert_eq!(config.workers.health_addr(), None);
+
+    let with = |line: &str| {
+        REPO_CONFIG.replace(
+            "batch_window_ms = 20 ",
+            &format!("{line}\nbatch_window_ms = 20 "),
+        )
+    };
+    let config =
+        PipelineConfig::from_toml(&with("health_bind = \"0.0.0.0:9464\""), "pipeline.toml")
+            .unwrap();
+    assert_eq!(config.workers.health_bind.as_deref(), Some("0.0.0.0:9464"));
+    assert_eq!(
+        config.workers.health_addr(),
+        Some("0.0.0.0:9464".parse().unwrap())
+    );
+    let config =
+        PipelineConfig::from_toml(&with("health_bind = \"[::1]:0\""), "pipeline.toml").unwrap();
+    assert_eq!(
+        config.workers.health_addr(),
+        Some("[::1]:0".parse().unwrap())
+    );
+
+    for bad in ["abc", "0.0.0.0", ":9464", "localhost:9464"] {
+        let text = with(&format!("health_bind = \"{bad}\""));
+        let err = PipelineConfig::from_toml(&text, "pipeline.toml").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!(
+                "workers.health_bind: \"{bad}\" is not a socket address"
+            )) && message.contains("write e.g. \"0.0.0.0:9464\""),
+            "{bad}: {message}"
+        );
+    }
+}

@@ -11,9 +11,12 @@
 //! - [`batch`]: single calls gathered into batch calls, each caller answered for its entry.
 //! - [`backoff`]: exponential backoff with jitter for retryable failures.
 //! - [`metrics`]: batched CloudWatch metrics that never block processing.
+//! - [`health`]: `/healthz` (every receive loop within its long poll), `/readyz` (ledger,
+//!   queues, extra checks such as clamd) and `/metrics` (Prometheus) over HTTP.
 
 pub mod backoff;
 pub mod batch;
+pub mod health;
 pub mod metrics;
 pub mod protocol;
 pub mod queue;
@@ -21,6 +24,7 @@ pub mod stage;
 pub mod topic;
 pub mod worker;
 
+pub use health::{Health, HealthSettings};
 pub use stage::{
     Stage, StageCx, StageInput, StageOutput, body_failure, get_object, require_promoted,
     s3_failure, s3_not_found,

@@ -1,6 +1,7 @@
 //! Typed metric events, batched into CloudWatch `PutMetricData`. Dimensions are only
 //! pipeline, stage, outcome and code (bounded; never keys or ids). Recording never blocks: a
-//! full buffer drops the datum and counts it, and a CloudWatch outage only logs.
+//! full buffer drops the datum and counts it, and a CloudWatch outage only logs. The same
+//! events also go to the worker's Prometheus series when it has a [`crate::health::Health`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,8 @@ use intake_aws::AwsClients;
 use tokio::sync::mpsc;
 
 use intake_aws::provision::desired::METRIC_NAMESPACE;
+
+use crate::health::prometheus::StageMetrics;
 
 /// One thing worth counting.
 #[derive(Debug, Clone)]
@@ -38,6 +41,7 @@ pub struct Metrics {
     pipeline: String,
     stage: String,
     dropped: Arc<AtomicU64>,
+    prometheus: Option<StageMetrics>,
 }
 
 impl Metrics {
@@ -48,6 +52,7 @@ impl Metrics {
             pipeline: pipeline.into(),
             stage: stage.into(),
             dropped: Arc::default(),
+            prometheus: None,
         }
     }
 
@@ -60,6 +65,7 @@ impl Metrics {
             pipeline: pipeline.into(),
             stage: stage.into(),
             dropped: Arc::default(),
+            prometheus: None,
         }
     }
 
@@ -67,7 +73,15 @@ impl Metrics {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// The same events also counted in these Prometheus series.
+    pub fn with_prometheus(self, prometheus: Option<StageMetrics>) -> Self {
+        Metrics { prometheus, ..self }
+    }
+
     pub fn record(&self, event: MetricEvent) {
+        if let Some(prometheus) = &self.prometheus {
+            prometheus.record(&event);
+        }
         let Some(sender) = &self.sender else { return };
         for datum in self.data(event) {
             if sender.try_send(datum).is_err() {

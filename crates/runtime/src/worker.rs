@@ -1,7 +1,9 @@
 //! The receive loop of one stage: long-poll batches, one task per message under a
 //! concurrency bound, panics contained and counted, and a graceful shutdown that stops
 //! receiving, lets in-flight work finish within a grace period and releases the rest
-//! (visibility 0) so another worker takes it at once.
+//! (visibility 0) so another worker takes it at once. With a [`Health`] in its settings the
+//! loop reports each phase (receiving, pausing, full, draining) for `/healthz` and records
+//! its Prometheus series.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
 use crate::batch::MAX_BATCH;
+use crate::health::Health;
+use crate::health::liveness::LoopProbe;
 use crate::metrics::{MetricEvent, Metrics};
 use crate::protocol::{Disposition, Io, Publisher, Shared, handle};
 use crate::queue::sqs::SqsQueue;
@@ -35,6 +39,9 @@ pub struct WorkerSettings {
     /// How long the first acknowledgement, visibility change or publish of a batch waits
     /// for others to join it (`[workers] batch_window_ms`).
     pub batch_window: Duration,
+    /// The process's worker health ([`crate::health`]): the worker registers its receive
+    /// loop, queue and ledger there when it is built. `None`: no health reporting.
+    pub health: Option<Health>,
 }
 
 impl Default for WorkerSettings {
@@ -44,14 +51,11 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(25),
             backoff: Backoff::default(),
             metrics: true,
-            worker_id: format!(
-                "{}-{}",
-                hostname(),
-                uuid::Uuid::now_v7().simple()
-            ),
+            worker_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
             batch_window: Duration::from_millis(u64::from(
                 intake_core::config::defaults::batch_window_ms(),
             )),
+            health: None,
         }
     }
 }
@@ -87,6 +91,7 @@ pub enum WorkerError {
 pub struct Worker<S: Stage> {
     shared: Arc<Shared<S>>,
     settings: WorkerSettings,
+    probe: LoopProbe,
 }
 
 impl<S: Stage> Worker<S> {
@@ -138,11 +143,22 @@ impl<S: Stage> Worker<S> {
         let visibility = Duration::from_secs(
             u64::from(cx.config.queue_settings(kind).visibility_timeout_secs).max(1),
         );
+        let probe = match &settings.health {
+            Some(health) => health.register_loop(
+                kind.name(),
+                &settings.worker_id,
+                queue.clone(),
+                cx.ledger.clone(),
+                long_poll(&cx, kind) + settings.batch_window,
+            ),
+            None => LoopProbe::default(),
+        };
         let metrics = if settings.metrics {
             Metrics::start(cx.aws.clone(), &cx.names.prefix, kind.name())
         } else {
             Metrics::disabled(&cx.names.prefix, kind.name())
-        };
+        }
+        .with_prometheus(probe.metrics().cloned());
         let io = Io::start(queue.clone(), publisher, settings.batch_window);
         Worker {
             shared: Arc::new(Shared {
@@ -157,6 +173,7 @@ impl<S: Stage> Worker<S> {
                 cx,
             }),
             settings,
+            probe,
         }
     }
 
@@ -164,9 +181,10 @@ impl<S: Stage> Worker<S> {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> WorkerStats {
         let shared = self.shared;
         let kind = S::KIND;
-        let wait = Duration::from_secs(u64::from(
-            shared.cx.config.queue_settings(kind).wait_time_secs,
-        ));
+        let wait = long_poll(&shared.cx, kind);
+        let probe = self.probe;
+        // Marks the loop `gone` if this future is dropped before it returns.
+        let guard = probe.run_guard();
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks: JoinSet<Disposition> = JoinSet::new();
         let mut in_flight: HashMap<tokio::task::Id, Delivery> = HashMap::new();
@@ -182,6 +200,7 @@ impl<S: Stage> Worker<S> {
         loop {
             if pending.is_none() && permits.available_permits() > 0 {
                 let want = self.settings.concurrency.clamp(1, MAX_BATCH);
+                probe.receiving();
                 pending = Some(Box::pin(receive(
                     shared.clone(),
                     permits.clone(),
@@ -190,13 +209,18 @@ impl<S: Stage> Worker<S> {
                     wait,
                 )));
             }
+            if pending.is_none() {
+                // Every permit is taken: no receive until work in flight returns one.
+                probe.full();
+            }
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    settle(joined, &mut in_flight, &mut stats, &shared.metrics);
+                    settle(joined, &mut in_flight, &mut stats, &shared.metrics, &probe);
                 }
                 received = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
                     pending = None;
+                    probe.received(received.as_ref().map(Vec::len));
                     match received {
                         Ok(messages) => {
                             receive_errors = 0;
@@ -204,16 +228,26 @@ impl<S: Stage> Worker<S> {
                                 stats.received += 1;
                                 let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
                                 let (task_shared, task_message) = (shared.clone(), message.clone());
+                                let series = probe.metrics().cloned();
                                 let handle = tasks.spawn(async move {
                                     let _permit = permit;
-                                    handle(task_shared.as_ref(), &task_message).await
+                                    let started = tokio::time::Instant::now();
+                                    let disposition = handle(task_shared.as_ref(), &task_message).await;
+                                    if let Some(series) = series {
+                                        series.handled(started.elapsed());
+                                    }
+                                    disposition
                                 });
                                 in_flight.insert(handle.id(), message);
+                                if let Some(series) = probe.metrics() {
+                                    series.in_flight(1);
+                                }
                             }
                         }
                         Err(e) => {
                             receive_errors += 1;
                             let pause = shared.backoff.delay_random(receive_errors.min(5));
+                            probe.pausing(pause);
                             tracing::warn!(stage = %kind, error = %e, pause_secs = pause.as_secs(), "receive failed; retrying");
                             tokio::select! {
                                 _ = &mut shutdown => break,
@@ -225,6 +259,7 @@ impl<S: Stage> Worker<S> {
             }
         }
 
+        probe.draining();
         tracing::info!(stage = %kind, in_flight = tasks.len(), "shutting down: no more receives, finishing in-flight work");
         let grace = tokio::time::sleep(self.settings.shutdown_grace);
         tokio::pin!(grace);
@@ -235,14 +270,17 @@ impl<S: Stage> Worker<S> {
             tokio::select! {
                 _ = &mut grace => break,
                 Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    settle(joined, &mut in_flight, &mut stats, &shared.metrics);
+                    settle(joined, &mut in_flight, &mut stats, &shared.metrics, &probe);
                 }
                 received = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
                     pending = None;
+                    probe.received(received.as_ref().map(Vec::len));
                     // Received after shutdown began: hand straight back to the queue.
                     let received = received.unwrap_or_default();
                     stats.received += received.len() as u64;
-                    stats.released += release(shared.queue.as_ref(), received.iter()).await;
+                    let released = release(shared.queue.as_ref(), received.iter()).await;
+                    stats.released += released;
+                    count_messages(&probe, "released", released);
                 }
             }
         }
@@ -253,15 +291,24 @@ impl<S: Stage> Worker<S> {
             // and whatever it brings is released at once.
             let longest = wait + Duration::from_secs(5);
             if let Ok(received) = tokio::time::timeout(longest, pending).await {
+                probe.received(received.as_ref().map(Vec::len));
                 let received = received.unwrap_or_default();
                 stats.received += received.len() as u64;
-                stats.released += release(shared.queue.as_ref(), received.iter()).await;
+                let released = release(shared.queue.as_ref(), received.iter()).await;
+                stats.released += released;
+                count_messages(&probe, "released", released);
             }
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        stats.released += release(shared.queue.as_ref(), in_flight.values()).await;
+        let released = release(shared.queue.as_ref(), in_flight.values()).await;
+        stats.released += released;
+        count_messages(&probe, "released", released);
+        if let Some(series) = probe.metrics() {
+            series.in_flight(-(in_flight.len() as i64));
+        }
         tracing::info!(stage = %kind, ?stats, "worker stopped");
+        guard.stopped();
         stats
     }
 }
@@ -279,6 +326,17 @@ pub async fn sns_publisher(
 }
 
 type Received = Result<Vec<Delivery>, QueueError>;
+
+/// The stage queue's long poll (`wait_time_secs`).
+fn long_poll(cx: &StageCx, kind: intake_core::state_machine::StageKind) -> Duration {
+    Duration::from_secs(u64::from(cx.config.queue_settings(kind).wait_time_secs))
+}
+
+fn count_messages(probe: &LoopProbe, outcome: &str, n: u64) {
+    if let Some(series) = probe.metrics() {
+        series.messages(outcome, n);
+    }
+}
 
 /// One receive for as many messages as there is room for. With only a little room while
 /// work is in flight (a backlog), it first waits one batch window for more room, so that
@@ -326,22 +384,41 @@ fn settle(
     in_flight: &mut HashMap<tokio::task::Id, Delivery>,
     stats: &mut WorkerStats,
     metrics: &Metrics,
+    probe: &LoopProbe,
 ) {
+    let id = match &joined {
+        Ok((id, _)) => *id,
+        Err(e) => e.id(),
+    };
+    if in_flight.remove(&id).is_some()
+        && let Some(series) = probe.metrics()
+    {
+        series.in_flight(-1);
+    }
     match joined {
-        Ok((id, disposition)) => {
-            in_flight.remove(&id);
-            match disposition {
-                Disposition::Deleted => stats.deleted += 1,
-                Disposition::Retried => stats.retried += 1,
-                Disposition::Poisoned => stats.poisoned += 1,
-            }
+        Ok((_, disposition)) => {
+            let outcome = match disposition {
+                Disposition::Deleted => {
+                    stats.deleted += 1;
+                    "deleted"
+                }
+                Disposition::Retried => {
+                    stats.retried += 1;
+                    "retried"
+                }
+                Disposition::Poisoned => {
+                    stats.poisoned += 1;
+                    "poisoned"
+                }
+            };
+            count_messages(probe, outcome, 1);
         }
         Err(e) => {
-            in_flight.remove(&e.id());
             if e.is_panic() {
                 // The message stays invisible until its timeout, then returns; after
                 // max_receive_count panics the redrive policy moves it to the DLQ.
                 stats.panicked += 1;
+                count_messages(probe, "panicked", 1);
                 metrics.record(MetricEvent::Panicked);
                 tracing::error!(error = %e, "a message handler panicked; the message will be redelivered");
             }

@@ -157,10 +157,7 @@ async fn only_an_edited_migration_gets_the_advice_about_editing() {
 async fn twelve_processes_start_at_once_on_a_new_postgres_ledger() {
     let admin_url = std::env::var("INTAKE_TEST_POSTGRES_URL")
         .expect("INTAKE_TEST_POSTGRES_URL was set when these tests were built; set it again");
-    let name = format!(
-        "intake_race_{}",
-        uuid::Uuid::now_v7().simple()
-    );
+    let name = format!("intake_race_{}", uuid::Uuid::now_v7().simple());
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))

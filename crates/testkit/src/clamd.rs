@@ -107,13 +107,12 @@ impl ClamdFixture {
         };
         let db = dir.path().join("db");
         std::fs::create_dir(&db).map_err(files)?;
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
         std::fs::write(
             db.join("intake-test.ndb"),
             format!(
                 "Intake.Test.EICAR:0:*:{}\nIntake.Test.Marker:0:*:{}\n",
-                hex(&eicar()),
-                hex(TEST_MARKER)
+                hex::encode(eicar()),
+                hex::encode(TEST_MARKER)
             ),
         )
         .map_err(files)?;

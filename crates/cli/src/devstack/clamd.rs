@@ -2,7 +2,7 @@
 //! with the project's tiny signature database (only EICAR), so nothing is downloaded and
 //! the verdicts are the ones the samples expect. The same recipe as the test fixture
 //! `intake_testkit::clamd`, without depending on the testkit (which would pull
-//! testcontainers into the binary).
+//! testcontainers into the binary); readiness is `intake_clamd::ping`, as everywhere.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::samples::eicar;
 
@@ -51,7 +50,6 @@ impl LocalClamd {
             .context("creating a temporary directory for clamd's files")?;
         let d = dir.path();
         let db = d.join("db");
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free local port for clamd")?
@@ -60,7 +58,7 @@ impl LocalClamd {
             .and_then(|()| {
                 std::fs::write(
                     db.join("intake-test.ndb"),
-                    format!("Intake.Test.EICAR:0:*:{}\n", hex(&eicar())),
+                    format!("Intake.Test.EICAR:0:*:{}\n", hex::encode(eicar())),
                 )
             })
             .and_then(|()| {
@@ -99,7 +97,8 @@ impl LocalClamd {
         let deadline = Duration::from_secs(60);
         let started = Instant::now();
         while started.elapsed() < deadline {
-            if ping(&self.tcp_address()).await {
+            let address = intake_clamd::ClamdAddress::Tcp(self.tcp_address());
+            if intake_clamd::ping(&address, Duration::from_secs(2)).await.is_ok() {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -147,23 +146,4 @@ impl Drop for LocalClamd {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-async fn ping(address: &str) -> bool {
-    let Ok(Ok(mut socket)) = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    else {
-        return false;
-    };
-    if socket.write_all(b"zPING\0").await.is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 5];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), socket.read_exact(&mut reply)).await,
-        Ok(Ok(_)) if &reply == b"PONG\0"
-    )
 }

@@ -22,8 +22,9 @@ impl Default for LedgerSection {
 }
 
 /// The bounds of one `intake run` process: messages in flight per stage (memory for
-/// images is bounded separately, by `[stages.thumbnail.images] memory_budget`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// images is bounded separately, by `[stages.thumbnail.images] memory_budget`), and where
+/// it serves its health endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersSection {
     /// Messages each stage worker handles at once; more wait in the queue.
@@ -36,6 +37,17 @@ pub struct WorkersSection {
     /// waits for others to share its batch call (up to 10 per call). 0 sends at once.
     #[serde(default = "defaults::batch_window_ms")]
     pub batch_window_ms: u32,
+    /// Where `intake run` serves `/healthz`, `/readyz` and `/metrics` (a socket address such
+    /// as `0.0.0.0:9464`); none by default: no health server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_bind: Option<String>,
+}
+
+impl WorkersSection {
+    /// [`Self::health_bind`] as an address (validation refuses one that is not).
+    pub fn health_addr(&self) -> Option<std::net::SocketAddr> {
+        self.health_bind.as_deref().and_then(|a| a.parse().ok())
+    }
 }
 
 impl Default for WorkersSection {
@@ -44,6 +56,7 @@ impl Default for WorkersSection {
             concurrency: defaults::worker_concurrency(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
             batch_window_ms: defaults::batch_window_ms(),
+            health_bind: None,
         }
     }
 }

@@ -37,6 +37,8 @@ struct State {
     next_id: u64,
     /// Calls the next `acknowledge`/`change_visibility` answer with errors (fault injection).
     failing_acknowledges: u32,
+    /// Receives and probes fail, as on a queue service that does not answer.
+    unreachable: bool,
     calls: BTreeMap<&'static str, u64>,
 }
 
@@ -136,6 +138,23 @@ impl MemoryQueue {
         self.state.lock().expect("queue lock").failing_acknowledges = n;
     }
 
+    /// While `true`, receives and probes fail as on a queue service that does not answer
+    /// (`queue_unavailable`); acknowledgements and the rest still work.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.state.lock().expect("queue lock").unreachable = unreachable;
+    }
+
+    fn unreachable(&self, operation: &'static str) -> Result<(), QueueError> {
+        if self.state.lock().expect("queue lock").unreachable {
+            return Err(QueueError::Call {
+                operation,
+                queue: self.name.clone(),
+                detail: "injected: the queue does not answer".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Takes up to `max` visible messages now, moving over-received ones to the DLQ.
     fn take_visible(&self, max: usize) -> (Vec<Delivery>, Option<Instant>) {
         let now = Instant::now();
@@ -207,6 +226,7 @@ impl Queue for MemoryQueue {
     ) -> BoxFuture<'_, Result<Vec<Delivery>, QueueError>> {
         Box::pin(async move {
             self.count("ReceiveMessage");
+            self.unreachable("ReceiveMessage")?;
             let deadline = Instant::now() + wait;
             loop {
                 // Registered before looking, so a send between the look and the wait wakes us.
@@ -286,6 +306,20 @@ impl Queue for MemoryQueue {
             };
             self.arrivals.notify_waiters();
             results
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        Box::pin(async move {
+            self.count("GetQueueAttributes");
+            self.unreachable("GetQueueAttributes")?;
+            let now = Instant::now();
+            let state = self.state.lock().expect("queue lock");
+            Ok(state
+                .messages
+                .iter()
+                .filter(|m| m.visible_at <= now)
+                .count() as u64)
         })
     }
 
@@ -386,6 +420,33 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3)).await;
         queue.send("late");
         assert_eq!(waiting.await.unwrap().unwrap()[0].body, "late");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_probe_counts_visible_messages_and_fails_like_receives_when_unreachable() {
+        let queue = MemoryQueue::with_dlq("q", VISIBILITY, 5);
+        assert_eq!(queue.probe().await, Ok(0));
+        queue.send("one");
+        queue.send("two");
+        assert_eq!(queue.probe().await, Ok(2));
+        queue.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            queue.probe().await,
+            Ok(1),
+            "an invisible message is not waiting"
+        );
+        queue.set_unreachable(true);
+        let error = queue.probe().await.unwrap_err();
+        assert_eq!(error.code(), "queue_unavailable");
+        assert!(
+            error.to_string().contains("GetQueueAttributes on queue q"),
+            "{error}"
+        );
+        let receive = queue.receive(1, Duration::ZERO).await.unwrap_err();
+        assert_eq!(receive.code(), "queue_unavailable");
+        queue.set_unreachable(false);
+        assert_eq!(queue.probe().await, Ok(1));
+        assert_eq!(queue.calls()["GetQueueAttributes"], 5);
     }
 
     #[tokio::test(start_paused = true)]

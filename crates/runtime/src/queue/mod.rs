@@ -1,5 +1,5 @@
 //! The seam between the delivery protocol and the queue service: what a worker needs from
-//! a queue (receive, acknowledge, change visibility, dead-letter), with the SQS
+//! a queue (receive, acknowledge, change visibility, dead-letter, probe), with the SQS
 //! implementation ([`sqs::SqsQueue`]) and an in-memory one ([`memory::MemoryQueue`]) that
 //! honours visibility timeouts, receive counts and a redrive policy, for tests and tools.
 //!
@@ -127,6 +127,10 @@ pub trait Queue: Send + Sync + 'static {
         &self,
         changes: Vec<VisibilityChange>,
     ) -> BoxFuture<'_, Vec<Result<(), QueueError>>>;
+
+    /// A cheap call that proves the queue answers (readiness): about how many messages
+    /// are waiting (visible), as the service counts them.
+    fn probe(&self) -> BoxFuture<'_, Result<u64, QueueError>>;
 
     /// Copies a message to the dead-letter queue with `code` and `reason` as attributes
     /// (the original attributes kept as far as the limit of 10 allows). The caller

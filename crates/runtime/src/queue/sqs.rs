@@ -1,5 +1,6 @@
 //! [`Queue`] on Amazon SQS: long-poll receives of up to 10, `DeleteMessageBatch` and
-//! `ChangeMessageVisibilityBatch` answered per entry, and `SendMessage` to the DLQ.
+//! `ChangeMessageVisibilityBatch` answered per entry, `SendMessage` to the DLQ, and
+//! `GetQueueAttributes` (`ApproximateNumberOfMessages`) as the readiness probe.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
     DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName,
 };
 use intake_aws::AwsClients;
 
@@ -182,6 +184,27 @@ impl Queue for SqsQueue {
                     vec![Err(error); n]
                 }
             }
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        Box::pin(async move {
+            let out = self
+                .aws
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&self.url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .send()
+                .await
+                .map_err(|e| {
+                    self.call_failed("GetQueueAttributes", DisplayErrorContext(&e).to_string())
+                })?;
+            Ok(out
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0))
         })
     }
 

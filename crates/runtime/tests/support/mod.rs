@@ -16,6 +16,7 @@ use intake_core::state_machine::StageKind;
 use intake_core::{PipelineConfig, ResourceNames, StageError};
 use intake_runtime::backoff::Backoff;
 use intake_runtime::protocol::Publisher;
+use intake_runtime::queue::Queue;
 use intake_runtime::queue::memory::MemoryQueue;
 use intake_runtime::topic::MemoryTopic;
 use intake_runtime::{
@@ -203,18 +204,22 @@ impl Bench {
     }
 
     pub fn start(&self, stage: Scripted, settings: WorkerSettings) -> Running {
+        self.start_on(stage, settings, Arc::new(self.queue.clone()))
+    }
+
+    /// [`Bench::start`] on another queue (a wrapper of the bench's, in tests that break it).
+    pub fn start_on(
+        &self,
+        stage: Scripted,
+        settings: WorkerSettings,
+        queue: Arc<dyn Queue>,
+    ) -> Running {
         let publisher = Publisher::start(
             Arc::new(self.topic.clone()),
             self.ledger.clone(),
             settings.batch_window,
         );
-        let worker = Worker::with_transport(
-            stage,
-            self.cx.clone(),
-            settings,
-            Arc::new(self.queue.clone()),
-            publisher,
-        );
+        let worker = Worker::with_transport(stage, self.cx.clone(), settings, queue, publisher);
         let (stop, mut stopped) = watch::channel(false);
         let task =
             tokio::spawn(worker.run(async move {
@@ -236,6 +241,7 @@ pub fn settings(worker_id: &str) -> WorkerSettings {
         metrics: false,
         worker_id: worker_id.into(),
         batch_window: Duration::from_millis(10),
+        health: None,
     }
 }
 
@@ -245,6 +251,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Asks the worker to stop without waiting for it.
+    pub fn request_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
     pub async fn stop(self) -> WorkerStats {
         let _ = self.stop.send(true);
         tokio::time::timeout(Duration::from_secs(30), self.task)

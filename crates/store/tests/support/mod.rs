@@ -37,10 +37,7 @@ impl Fixture {
         use sqlx::Connection;
         let admin_url = std::env::var("INTAKE_TEST_POSTGRES_URL")
             .expect("INTAKE_TEST_POSTGRES_URL was set when these tests were built; set it again");
-        let name = format!(
-            "intake_test_{}",
-            uuid::Uuid::now_v7().simple()
-        );
+        let name = format!("intake_test_{}", uuid::Uuid::now_v7().simple());
         sqlx::any::install_default_drivers();
         let mut admin = sqlx::AnyConnection::connect(&admin_url)
             .await

@@ -1,6 +1,6 @@
 //! The sections that shape how a deployed pipeline runs and is watched: `[alarms]`
 //! (CloudWatch periods and thresholds), `[ledger]` (a SQLite or PostgreSQL URL) and
-//! `[workers]` (concurrency, shutdown grace, batch window).
+//! `[workers]` (concurrency, shutdown grace, batch window, health address).
 
 use crate::config::pipeline::PipelineConfig;
 use crate::config::problem::Problem;
@@ -65,6 +65,15 @@ pub(super) fn check_workers(config: &PipelineConfig, problems: &mut Vec<Problem>
             "workers.batch_window_ms",
             format!("{} is out of range", w.batch_window_ms),
             "use 0 to 1000 milliseconds (10 by default): every stage of every object may wait up to three windows",
+        ));
+    }
+    if let Some(bind) = &w.health_bind
+        && bind.parse::<std::net::SocketAddr>().is_err()
+    {
+        problems.push(Problem::new(
+            "workers.health_bind",
+            format!("\"{bind}\" is not a socket address"),
+            "write e.g. \"0.0.0.0:9464\" (an IP address and a port; 127.0.0.1 for this host only), or remove the key for no health server",
         ));
     }
 }

@@ -155,10 +155,7 @@ async fn bench(
     };
     let repo_config = std::fs::read_to_string(config_path)
         .with_context(|| format!("reading {}", config_path.display()))?;
-    let name = format!(
-        "bench-{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
+    let name = format!("bench-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let scratch = tempfile::Builder::new()
         .prefix("intake-bench-pipeline-")
         .tempdir()?;
