@@ -5,7 +5,6 @@
 //! built from `pipeline.toml`) is made here once and every way of running Intake gets it.
 //! Stage crates never depend on each other; this crate is the only one that knows them all.
 
-use std::future::Future;
 use std::time::Duration;
 
 use intake_core::PipelineConfig;
@@ -222,6 +221,6 @@ impl Drop for StageWorkers {
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
-fn stop_asked(mut stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move { while stop.changed().await.is_ok() && !*stop.borrow() {} }
+async fn stop_asked(mut stop: watch::Receiver<bool>) {
+    while stop.changed().await.is_ok() && !*stop.borrow() {}
 }

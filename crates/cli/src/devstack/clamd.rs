@@ -98,7 +98,10 @@ impl LocalClamd {
         let started = Instant::now();
         while started.elapsed() < deadline {
             let address = intake_clamd::ClamdAddress::Tcp(self.tcp_address());
-            if intake_clamd::ping(&address, Duration::from_secs(2)).await.is_ok() {
+            if intake_clamd::ping(&address, Duration::from_secs(2))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
