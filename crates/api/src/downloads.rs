@@ -2,6 +2,7 @@
 //! store version, `attachment` with the user's filename) or of a rendition, only once the
 //! file is scanned clean and cataloged; never of the uploads or quarantine buckets.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,6 +142,13 @@ pub async fn download(
     }))
 }
 
+/// Bytes escaped in `filename*`: all but RFC 3986's unreserved characters.
+const FILENAME_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `attachment; filename="photo.jpg"; filename*=UTF-8''photo.jpg` (RFC 6266): the ASCII
 /// fallback for old clients, the exact UTF-8 name for the rest.
 fn content_disposition(kind: &str, filename: &str) -> String {
@@ -154,14 +162,7 @@ fn content_disposition(kind: &str, filename: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::new();
-    for b in filename.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = utf8_percent_encode(filename, FILENAME_ESCAPED);
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 

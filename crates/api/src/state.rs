@@ -33,12 +33,8 @@ impl AppState {
     }
 }
 
-/// Milliseconds since the epoch, as the ledger stores times.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the epoch, as the ledger stores times: Intake's one clock.
+pub use intake_core::clock::now_ms;
 
 /// RFC 3339 in UTC, as every time in the API's JSON.
 pub fn rfc3339(ms: i64) -> String {

@@ -72,16 +72,3 @@ pub async fn run(
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_object_uris() {
-        assert_eq!(parse_uri("s3://b/t/u/k.png").unwrap(), ("b", "t/u/k.png"));
-        for bad in ["b/k", "s3://b", "s3:///k", "s3://b/"] {
-            assert!(parse_uri(bad).is_err(), "{bad}");
-        }
-    }
-}

@@ -24,8 +24,9 @@ use localstack::{Docker, LocalStack};
 
 /// Everything the local stack started, stopped in reverse order of need: the scanner,
 /// then LocalStack, then scratch files.
-#[derive(Default)]
 pub struct DevStack {
+    /// The command, for what it says on stderr (`intake up: stopped clamd (pid N)`).
+    command: &'static str,
     localstack: Option<LocalStack>,
     clamd: Option<LocalClamd>,
     /// Scratch files (the host-mode LocalStack's log); removed last.
@@ -48,6 +49,16 @@ pub struct StartedClamd {
 }
 
 impl DevStack {
+    /// Nothing started yet; `command` prefixes what it says (`intake up`).
+    pub fn new(command: &'static str) -> DevStack {
+        DevStack {
+            command,
+            localstack: None,
+            clamd: None,
+            scratch: None,
+        }
+    }
+
     /// `configured` when it answers within 15 s, else a LocalStack of our own (a container
     /// if Docker and the image are there, else host mode from this checkout). `say` prints
     /// one progress line.
@@ -158,7 +169,7 @@ impl DevStack {
             let pid = clamd.pid();
             clamd.stop();
             if let Some(pid) = pid {
-                eprintln!("intake: stopped clamd (pid {pid})");
+                eprintln!("{}: stopped clamd (pid {pid})", self.command);
             }
         }
         if let Some(mut localstack) = self.localstack.take() {

@@ -86,7 +86,7 @@ pub async fn run(
     options: Options,
 ) -> Result<(), Failure> {
     let mut signals = Signals::install()?;
-    let mut started = DevStack::default();
+    let mut started = DevStack::new("intake up");
 
     let setup = tokio::select! {
         result = setup(config_path, &mut config, &mut started) => Some(result),

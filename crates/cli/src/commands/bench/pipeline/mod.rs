@@ -59,7 +59,10 @@ pub fn run(config_path: &Path, options: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let mut started = Started::default();
+    let mut started = Started {
+        stack: DevStack::new("intake bench pipeline"),
+        workers: Vec::new(),
+    };
     let result = runtime.block_on(bench(config_path, &options, &mut started));
     started.stop();
     let report = result?;
@@ -72,7 +75,6 @@ pub fn run(config_path: &Path, options: Options) -> anyhow::Result<()> {
 }
 
 /// What this run started, stopped on the way out whatever happened.
-#[derive(Default)]
 struct Started {
     stack: DevStack,
     workers: Vec<Child>,
